@@ -1,0 +1,30 @@
+/*
+ * Schema migrations: numbered files sql/NNN_name.sql applied once each, in
+ * order, then sql/functions/ and sql/views/ re-applied -- all in one
+ * transaction under an advisory lock, so concurrent runs cannot race.
+ * Blocking libpq: for chargegatectl and start-up checks, never the loop.
+ */
+#ifndef CHARGEGATE_MIGRATE_H
+#define CHARGEGATE_MIGRATE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+/* The schema version this build needs: the highest sql/NNN_*.sql. */
+#define CHARGEGATE_SCHEMA_VERSION 1
+
+/* One query returning the applied version (0 when none) as its only value. */
+extern const char migrate_version_sql[];
+
+/* $CHARGEGATE_SQLDIR when set, else the installed directory. */
+const char *migrate_sqldir(void);
+
+/* Applies what is missing; says what it did on report.  false: err says why. */
+bool migrate_apply(PGconn *conn, const char *sqldir, FILE *report, char *err, size_t errsize);
+
+/* The applied version (0 when the schema does not exist), or -1 with err. */
+int migrate_current_version(PGconn *conn, char *err, size_t errsize);
+
+#endif

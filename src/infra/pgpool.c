@@ -1,0 +1,476 @@
+#include "config.h"
+
+#include "infra/pgpool.h"
+
+#include "infra/log.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RECONNECT_MIN_MS 100
+#define RECONNECT_MAX_MS 2000
+
+enum ConnState { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
+
+struct PgQuery {
+	struct PgQuery *next;
+	char *sql;
+	int nparams;
+	char **values;
+	pgpool_cb cb;
+	void *arg;
+};
+
+struct PgConn {
+	struct PgPool *pool;
+	int index;
+	PGconn *conn;
+	enum ConnState state;
+	struct event ev;	/* socket readiness; re-assigned on every arm */
+	bool ev_set;
+	struct event retry_timer;
+	int backoff_ms;
+	struct PgQuery *query;	/* in flight */
+	PGresult *result;	/* the first result of the query in flight */
+	bool logged_down;	/* one log line per outage, not one per retry */
+};
+
+struct PgPool {
+	struct event_base *base;
+	char *name;
+	char *conninfo;
+	int size;
+	struct PgConn *conns;
+	struct PgQuery *head, *tail;
+	int queued;
+	int nup;
+	bool ever_tried;	/* every connection has made its first attempt */
+	int first_attempts;
+	struct event dispatch_ev;
+	pgpool_state_cb state_cb;
+	void *state_arg;
+};
+
+static void conn_start(struct PgConn *c);
+static void conn_arm(struct PgConn *c, short what);
+static void pool_dispatch(struct PgPool *pool);
+
+static void *xcalloc(size_t n, size_t sz)
+{
+	void *p = calloc(n, sz);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+static void query_free(struct PgQuery *q)
+{
+	for (int i = 0; i < q->nparams; i++)
+		free(q->values[i]);
+	free(q->values);
+	free(q->sql);
+	free(q);
+}
+
+static void query_finish(struct PgQuery *q, enum PgStatus st, PGresult *res, const char *err)
+{
+	q->cb(st, res, err, q->arg);
+	query_free(q);
+}
+
+/* Failure text from libpq ends with a newline; logs and problem documents want one line. */
+static const char *one_line(char *buf, size_t size, const char *msg)
+{
+	size_t n = 0;
+
+	for (const char *p = msg; *p && n + 1 < size; p++)
+		buf[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+	while (n > 0 && buf[n - 1] == ' ')
+		n--;
+	buf[n] = '\0';
+	return buf;
+}
+
+static void pool_set_up(struct PgPool *pool, int delta)
+{
+	bool was_up = pool->nup > 0;
+
+	pool->nup += delta;
+	if (was_up != (pool->nup > 0)) {
+		if (pool->nup > 0)
+			log_info("pool %s: database reachable", pool->name);
+		else
+			log_warning("pool %s: no database connection left", pool->name);
+		if (pool->state_cb)
+			pool->state_cb(pool->nup > 0, pool->state_arg);
+	}
+}
+
+static void conn_disarm(struct PgConn *c)
+{
+	if (c->ev_set) {
+		event_del(&c->ev);
+		c->ev_set = false;
+	}
+}
+
+static void conn_schedule_retry(struct PgConn *c)
+{
+	struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
+
+	evtimer_add(&c->retry_timer, &tv);
+	c->backoff_ms = c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : c->backoff_ms * 2;
+}
+
+static void conn_broken(struct PgConn *c, const char *why)
+{
+	struct PgPool *pool = c->pool;
+	char buf[512];
+	bool was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
+
+	one_line(buf, sizeof(buf), why);
+	if (was_up || !c->logged_down)
+		log_warning("pool %s: connection %d lost: %s", pool->name, c->index, buf);
+	c->logged_down = true;
+	conn_disarm(c);
+	if (c->result) {
+		PQclear(c->result);
+		c->result = NULL;
+	}
+	PQfinish(c->conn);
+	c->conn = NULL;
+	c->state = CONN_DOWN;
+	if (c->query) {
+		struct PgQuery *q = c->query;
+
+		c->query = NULL;
+		query_finish(q, PG_UNAVAILABLE, NULL, buf);
+	}
+	if (was_up)
+		pool_set_up(pool, -1);
+	conn_schedule_retry(c);
+	/* queries queued while the pool is down fail fast instead of waiting */
+	event_active(&pool->dispatch_ev, EV_TIMEOUT, 0);
+}
+
+static void conn_first_attempt_done(struct PgConn *c)
+{
+	struct PgPool *pool = c->pool;
+
+	if (!pool->ever_tried && ++pool->first_attempts >= pool->size) {
+		pool->ever_tried = true;
+		event_active(&pool->dispatch_ev, EV_TIMEOUT, 0);
+	}
+}
+
+static void conn_connected(struct PgConn *c)
+{
+	if (PQsetnonblocking(c->conn, 1) != 0) {
+		conn_broken(c, PQerrorMessage(c->conn));
+		return;
+	}
+	if (c->logged_down)
+		log_info("pool %s: connection %d re-established", c->pool->name, c->index);
+	else
+		log_debug("pool %s: connection %d established", c->pool->name, c->index);
+	c->logged_down = false;
+	c->backoff_ms = RECONNECT_MIN_MS;
+	c->state = CONN_IDLE;
+	pool_set_up(c->pool, +1);
+	conn_first_attempt_done(c);
+	conn_arm(c, EV_READ);	/* notice a server-side close while idle */
+	pool_dispatch(c->pool);
+}
+
+static void conn_poll_connect(struct PgConn *c)
+{
+	switch (PQconnectPoll(c->conn)) {
+	case PGRES_POLLING_READING:
+		conn_arm(c, EV_READ);
+		break;
+	case PGRES_POLLING_WRITING:
+		conn_arm(c, EV_WRITE);
+		break;
+	case PGRES_POLLING_OK:
+		conn_connected(c);
+		break;
+	default:
+		conn_broken(c, PQerrorMessage(c->conn));
+		conn_first_attempt_done(c);
+		break;
+	}
+}
+
+/* The first result carries the answer; later ones (if any) are drained. */
+static void conn_query_done(struct PgConn *c)
+{
+	struct PgQuery *q = c->query;
+	PGresult *res = c->result;
+	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	char buf[1024];
+
+	c->query = NULL;
+	c->result = NULL;
+	c->state = CONN_IDLE;
+	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		query_finish(q, PG_OK, res, NULL);
+	else
+		query_finish(q, PG_ERROR, res,
+			     one_line(buf, sizeof(buf), res ? PQresultErrorMessage(res) : "no result"));
+	PQclear(res);
+	if (c->state == CONN_IDLE)
+		conn_arm(c, EV_READ);
+	pool_dispatch(c->pool);
+}
+
+static void conn_read_results(struct PgConn *c)
+{
+	if (!PQconsumeInput(c->conn)) {
+		conn_broken(c, PQerrorMessage(c->conn));
+		return;
+	}
+	while (!PQisBusy(c->conn)) {
+		PGresult *r = PQgetResult(c->conn);
+
+		if (!r) {
+			conn_query_done(c);
+			return;
+		}
+		if (!c->result)
+			c->result = r;
+		else
+			PQclear(r);
+	}
+	conn_arm(c, EV_READ);
+}
+
+static void conn_flush(struct PgConn *c)
+{
+	int r = PQflush(c->conn);
+
+	if (r < 0)
+		conn_broken(c, PQerrorMessage(c->conn));
+	else if (r == 1)
+		conn_arm(c, EV_READ | EV_WRITE);
+	else
+		conn_arm(c, EV_READ);
+}
+
+static void conn_idle_input(struct PgConn *c)
+{
+	PGnotify *n;
+
+	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
+		conn_broken(c, PQerrorMessage(c->conn));
+		return;
+	}
+	while ((n = PQnotifies(c->conn)) != NULL)
+		PQfreemem(n);
+	conn_arm(c, EV_READ);
+}
+
+static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct PgConn *c = arg;
+
+	c->ev_set = false;
+	switch (c->state) {
+	case CONN_CONNECTING:
+		conn_poll_connect(c);
+		break;
+	case CONN_BUSY:
+		if (what & EV_WRITE) {
+			conn_flush(c);
+			if (c->state != CONN_BUSY || !(what & EV_READ))
+				break;
+		}
+		conn_read_results(c);
+		break;
+	case CONN_IDLE:
+		conn_idle_input(c);
+		break;
+	case CONN_DOWN:
+		break;
+	}
+}
+
+/* PQsocket() can change while connecting: re-read it on every arm. */
+static void conn_arm(struct PgConn *c, short what)
+{
+	int fd = PQsocket(c->conn);
+
+	conn_disarm(c);
+	if (fd < 0) {
+		conn_broken(c, "connection has no socket");
+		return;
+	}
+	event_assign(&c->ev, c->pool->base, fd, what, conn_event_cb, c);
+	if (event_add(&c->ev, NULL) != 0) {
+		conn_broken(c, "could not register the connection's socket with the event loop");
+		return;
+	}
+	c->ev_set = true;
+}
+
+static void conn_start(struct PgConn *c)
+{
+	c->conn = PQconnectStart(c->pool->conninfo);
+	if (!c->conn)
+		fatal("pool %s: out of memory starting a connection", c->pool->name);
+	if (PQstatus(c->conn) == CONNECTION_BAD) {
+		conn_broken(c, PQerrorMessage(c->conn));
+		conn_first_attempt_done(c);
+		return;
+	}
+	c->state = CONN_CONNECTING;
+	conn_poll_connect(c);
+}
+
+static void conn_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_start(arg);
+}
+
+static void conn_send(struct PgConn *c, struct PgQuery *q)
+{
+	c->query = q;
+	c->state = CONN_BUSY;
+	if (!PQsendQueryParams(c->conn, q->sql, q->nparams, NULL, (const char *const *)q->values, NULL,
+			       NULL, 0)) {
+		conn_broken(c, PQerrorMessage(c->conn));
+		return;
+	}
+	conn_flush(c);
+}
+
+static struct PgQuery *pool_pop(struct PgPool *pool)
+{
+	struct PgQuery *q = pool->head;
+
+	if (q) {
+		pool->head = q->next;
+		if (!pool->head)
+			pool->tail = NULL;
+		pool->queued--;
+	}
+	return q;
+}
+
+static void pool_fail_queued(struct PgPool *pool, const char *why)
+{
+	struct PgQuery *q;
+
+	while ((q = pool_pop(pool)) != NULL)
+		query_finish(q, PG_UNAVAILABLE, NULL, why);
+}
+
+static void pool_dispatch(struct PgPool *pool)
+{
+	if (pool->nup == 0) {
+		if (pool->ever_tried)
+			pool_fail_queued(pool, "database unavailable");
+		return;
+	}
+	for (int i = 0; i < pool->size && pool->head; i++) {
+		struct PgConn *c = &pool->conns[i];
+
+		if (c->state == CONN_IDLE)
+			conn_send(c, pool_pop(pool));
+	}
+}
+
+static void pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pool_dispatch(arg);
+}
+
+struct PgPool *pgpool_new(struct event_base *base, const char *name, const char *conninfo, int size)
+{
+	struct PgPool *pool = xcalloc(1, sizeof(*pool));
+
+	pool->base = base;
+	pool->name = xstrdup(name);
+	pool->conninfo = xstrdup(conninfo);
+	pool->size = size;
+	pool->conns = xcalloc((size_t)size, sizeof(*pool->conns));
+	event_assign(&pool->dispatch_ev, base, -1, 0, pool_dispatch_cb, pool);
+	for (int i = 0; i < size; i++) {
+		struct PgConn *c = &pool->conns[i];
+
+		c->pool = pool;
+		c->index = i;
+		c->backoff_ms = RECONNECT_MIN_MS;
+		evtimer_assign(&c->retry_timer, base, conn_retry_cb, c);
+		conn_start(c);
+	}
+	return pool;
+}
+
+void pgpool_free(struct PgPool *pool)
+{
+	if (!pool)
+		return;
+	pool->state_cb = NULL;
+	for (int i = 0; i < pool->size; i++) {
+		struct PgConn *c = &pool->conns[i];
+
+		conn_disarm(c);
+		evtimer_del(&c->retry_timer);
+		if (c->query) {
+			query_finish(c->query, PG_UNAVAILABLE, NULL, "shutting down");
+			c->query = NULL;
+		}
+		PQclear(c->result);
+		PQfinish(c->conn);
+	}
+	pool_fail_queued(pool, "shutting down");
+	event_del(&pool->dispatch_ev);
+	free(pool->conns);
+	free(pool->conninfo);
+	free(pool->name);
+	free(pool);
+}
+
+void pgpool_set_state_cb(struct PgPool *pool, pgpool_state_cb cb, void *arg)
+{
+	pool->state_cb = cb;
+	pool->state_arg = arg;
+}
+
+bool pgpool_is_up(const struct PgPool *pool)
+{
+	return pool->nup > 0;
+}
+
+void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
+		  pgpool_cb cb, void *arg)
+{
+	struct PgQuery *q = xcalloc(1, sizeof(*q));
+
+	q->sql = xstrdup(sql);
+	q->nparams = nparams;
+	q->values = xcalloc((size_t)(nparams ? nparams : 1), sizeof(char *));
+	for (int i = 0; i < nparams; i++)
+		q->values[i] = values[i] ? xstrdup(values[i]) : NULL;
+	q->cb = cb;
+	q->arg = arg;
+	if (pool->tail)
+		pool->tail->next = q;
+	else
+		pool->head = q;
+	pool->tail = q;
+	pool->queued++;
+	event_active(&pool->dispatch_ev, EV_TIMEOUT, 0);
+}

@@ -1,0 +1,46 @@
+/*
+ * An asynchronous PostgreSQL connection pool on the daemon's event_base.
+ * Queries are queued and run on the first idle connection; nothing here ever
+ * blocks the loop.  Broken connections reconnect by themselves with backoff.
+ */
+#ifndef CHARGEGATE_PGPOOL_H
+#define CHARGEGATE_PGPOOL_H
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+
+struct event_base;
+struct PgPool;
+
+enum PgStatus {
+	PG_OK,		/* res holds the result (tuples or command ok) */
+	PG_ERROR,	/* the server rejected the query; res holds the error */
+	PG_UNAVAILABLE	/* no connection, or it broke mid-query; res is NULL */
+};
+
+/*
+ * Called exactly once per query.  res belongs to the pool and is cleared
+ * after the callback returns; err is a one-line reason when status != PG_OK.
+ */
+typedef void (*pgpool_cb)(enum PgStatus status, PGresult *res, const char *err, void *arg);
+
+/* Notified whenever the pool gains its first or loses its last connection. */
+typedef void (*pgpool_state_cb)(bool up, void *arg);
+
+struct PgPool *pgpool_new(struct event_base *base, const char *name, const char *conninfo, int size);
+void pgpool_free(struct PgPool *pool);
+
+void pgpool_set_state_cb(struct PgPool *pool, pgpool_state_cb cb, void *arg);
+
+/* True while at least one connection is usable. */
+bool pgpool_is_up(const struct PgPool *pool);
+
+/*
+ * Run sql with text parameters (values are copied; NULL values are SQL
+ * NULL).  The callback always runs later from the loop, never from inside
+ * this call; while the pool is down it gets PG_UNAVAILABLE at once.
+ */
+void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
+		  pgpool_cb cb, void *arg);
+
+#endif

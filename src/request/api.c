@@ -1,0 +1,370 @@
+#include "config.h"
+
+#include "request/api.h"
+
+#include "infra/httpserver.h"
+#include "infra/json.h"
+#include "infra/log.h"
+#include "infra/metrics.h"
+#include "infra/migrate.h"
+#include "infra/pgpool.h"
+#include "infra/uuid.h"
+#include "request/ingest.h"
+#include "request/validate.h"
+
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define MAX_BODY (16 * 1024)
+#define COLLECTION "/v1/charging-sessions"
+
+static const char accepted_message[] =
+	"Request is being processed asynchronously. The result will be sent to the provided callback URL.";
+
+static const char get_request_sql[] =
+	"SELECT request_id, station_id, status, decision, decision_reason, callback_attempts,"
+	" to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+	" to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+	" FROM chargegate.charging_session_request WHERE request_id = $1";
+
+struct Api {
+	struct PgPool *pool;
+	struct Ingest *ingest;
+	int schema_version;
+	uint64_t *accepted, *replayed, *rejected, *unavailable;
+};
+
+/*
+ * One POST waiting for its group commit.  If the client leaves meanwhile the
+ * exchange stays valid and the answer is dropped; the row is committed anyway.
+ */
+struct PendingPost {
+	struct HttpExchange *x;
+	struct IngestItem *item;
+	struct Api *api;
+};
+
+/* One GET waiting for the database. */
+struct PendingGet {
+	struct HttpExchange *x;
+	struct Api *api;
+};
+
+static void problem_unavailable(struct HttpExchange *x, const char *why)
+{
+	char detail[512];
+
+	snprintf(detail, sizeof(detail), "the database is unavailable (%s); nothing was stored, retry later", why);
+	httpx_add_header(x, "Retry-After", "1");
+	httpx_problem(x, 503, "database-unavailable", "Service Unavailable", detail, NULL);
+}
+
+static bool content_type_is_json(const char *ct)
+{
+	size_t n;
+
+	if (!ct)
+		return false;
+	while (*ct == ' ' || *ct == '\t')
+		ct++;
+	n = strcspn(ct, "; \t");
+	return n == strlen("application/json") && strncasecmp(ct, "application/json", n) == 0;
+}
+
+static void reply_accepted(struct HttpExchange *x, const char *request_id)
+{
+	struct json_object *body = json_new_object();
+	char location[128];
+
+	snprintf(location, sizeof(location), COLLECTION "/%s", request_id);
+	json_set_string(body, "status", "accepted");
+	json_set_string(body, "message", accepted_message);
+	json_set_string(body, "request_id", request_id);
+	httpx_add_header(x, "Location", location);
+	httpx_reply_json(x, 202, "application/json", body);
+	json_object_put(body);
+}
+
+static void post_done(enum IngestOutcome o, const char *request_id, const char *detail, void *arg)
+{
+	struct PendingPost *p = arg;
+	struct HttpExchange *x = p->x;
+	char msg[512];
+
+	switch (o) {
+	case INGEST_CREATED:
+		(*p->api->accepted)++;
+		reply_accepted(x, request_id);
+		break;
+	case INGEST_REPLAYED:
+		(*p->api->replayed)++;
+		reply_accepted(x, request_id);
+		break;
+	case INGEST_CONFLICT:
+		snprintf(msg, sizeof(msg),
+			 "Idempotency-Key was already used for request %s with a different body", request_id);
+		httpx_problem(x, 422, "idempotency-key-reused", "Unprocessable Content", msg, NULL);
+		break;
+	case INGEST_UNAVAILABLE:
+		(*p->api->unavailable)++;
+		problem_unavailable(x, detail);
+		break;
+	case INGEST_FAILED:
+		snprintf(msg, sizeof(msg), "the request could not be stored: %s", detail ? detail : "unknown error");
+		httpx_problem(x, 500, "internal-error", "Internal Server Error", msg, NULL);
+		break;
+	}
+	free(p);
+}
+
+static void reject_invalid(struct Api *api, struct HttpExchange *x, const struct ValidationResult *res)
+{
+	struct json_object *errors = json_new_array();
+
+	for (int i = 0; i < res->nerrors; i++) {
+		struct json_object *e = json_new_object();
+
+		json_set_string(e, "field", res->errors[i].field);
+		json_set_string(e, "detail", res->errors[i].detail);
+		json_append(errors, e);
+	}
+	(*api->rejected)++;
+	httpx_problem(x, 400, "invalid-request", "Bad Request",
+		      res->nerrors == 1 ? "the request has an invalid member" : "the request has invalid members",
+		      errors);
+}
+
+static bool check_idempotency_key(struct Api *api, struct HttpExchange *x, const char *key)
+{
+	struct ValidationResult res = { 0 };
+
+	if (!key || validate_idempotency_key(key, res.errors[0].detail, sizeof(res.errors[0].detail)))
+		return true;
+	res.nerrors = 1;
+	snprintf(res.errors[0].field, sizeof(res.errors[0].field), "Idempotency-Key");
+	reject_invalid(api, x, &res);
+	return false;
+}
+
+static void handle_post(struct Api *api, struct HttpExchange *x)
+{
+	struct ValidationResult res = { 0 };
+	struct StartRequest req = { 0 };
+	const char *key = httpx_header(x, "Idempotency-Key");
+	size_t len;
+	const char *body = httpx_body(x, &len);
+	struct PendingPost *p;
+
+	if (len > MAX_BODY) {
+		httpx_problem(x, 413, "body-too-large", "Content Too Large",
+			      "the request body is larger than 16 KiB", NULL);
+		return;
+	}
+	if (!content_type_is_json(httpx_header(x, "Content-Type"))) {
+		httpx_problem(x, 415, "unsupported-media-type", "Unsupported Media Type",
+			      "the request body must be sent with Content-Type: application/json", NULL);
+		return;
+	}
+	if (!check_idempotency_key(api, x, key))
+		return;
+	if (!validate_start_request(body, len, &req, &res)) {
+		reject_invalid(api, x, &res);
+		return;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		fatal("out of memory");
+	p->x = x;
+	p->api = api;
+	p->item = ingest_submit(api->ingest, &req, key, post_done, p);
+	start_request_free(&req);
+	if (!p->item) {
+		free(p);
+		httpx_add_header(x, "Retry-After", "1");
+		httpx_problem(x, 503, "overloaded", "Service Unavailable",
+			      "too many requests are waiting for the database; nothing was stored, retry later", NULL);
+		return;
+	}
+}
+
+static struct json_object *nullable_string(PGresult *res, int col)
+{
+	return PQgetisnull(res, 0, col) ? NULL : json_object_new_string(PQgetvalue(res, 0, col));
+}
+
+static void get_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	struct PendingGet *g = arg;
+	struct HttpExchange *x = g->x;
+	struct json_object *body;
+
+	free(g);
+	if (st != PG_OK) {
+		problem_unavailable(x, err);
+		return;
+	}
+	if (PQntuples(res) == 0) {
+		httpx_problem(x, 404, "not-found", "Not Found", "no charging-session request has this id", NULL);
+		return;
+	}
+	body = json_new_object();
+	json_set_string(body, "request_id", PQgetvalue(res, 0, 0));
+	json_set_string(body, "station_id", PQgetvalue(res, 0, 1));
+	json_set_string(body, "status", PQgetvalue(res, 0, 2));
+	json_set(body, "decision", nullable_string(res, 3));
+	if (!PQgetisnull(res, 0, 4))
+		json_set_string(body, "reason", PQgetvalue(res, 0, 4));
+	json_set_int(body, "callback_attempts", atoll(PQgetvalue(res, 0, 5)));
+	json_set_string(body, "created_at", PQgetvalue(res, 0, 6));
+	json_set_string(body, "updated_at", PQgetvalue(res, 0, 7));
+	httpx_reply_json(x, 200, "application/json", body);
+	json_object_put(body);
+}
+
+static void query_for(struct Api *api, struct HttpExchange *x, const char *sql, int n, const char *const *params,
+		      pgpool_cb cb)
+{
+	struct PendingGet *g = calloc(1, sizeof(*g));
+
+	if (!g)
+		fatal("out of memory");
+	g->x = x;
+	g->api = api;
+	pgpool_query(api->pool, sql, n, params, cb, g);
+}
+
+static void handle_get_one(struct Api *api, struct HttpExchange *x, const char *id)
+{
+	if (!uuid_is_canonical(id, strlen(id))) {
+		httpx_problem(x, 404, "not-found", "Not Found", "no charging-session request has this id", NULL);
+		return;
+	}
+	query_for(api, x, get_request_sql, 1, &id, get_done);
+}
+
+static void readyz_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	struct PendingGet *g = arg;
+	struct HttpExchange *x = g->x;
+	int have = st == PG_OK && PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : -1;
+	char detail[512];
+	struct json_object *body;
+
+	if (have < 0) {
+		free(g);
+		problem_unavailable(x, err ? err : "no answer");
+		return;
+	}
+	if (have < g->api->schema_version) {
+		snprintf(detail, sizeof(detail), "the schema is at version %d, this build needs %d: run chargegatectl migrate",
+			 have, g->api->schema_version);
+		free(g);
+		httpx_problem(x, 503, "schema-behind", "Service Unavailable", detail, NULL);
+		return;
+	}
+	free(g);
+	body = json_new_object();
+	json_set_string(body, "status", "ready");
+	json_set_int(body, "schema_version", have);
+	httpx_reply_json(x, 200, "application/json", body);
+	json_object_put(body);
+}
+
+static void handle_metrics(struct HttpExchange *x)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	if (!buf)
+		fatal("out of memory");
+	metrics_render(buf);
+	httpx_reply(x, 200, "text/plain; version=0.0.4", buf);
+	evbuffer_free(buf);
+}
+
+static void method_not_allowed(struct HttpExchange *x, const char *allow)
+{
+	char detail[128];
+
+	snprintf(detail, sizeof(detail), "%s is not allowed here; allowed: %s", httpx_method(x), allow);
+	httpx_add_header(x, "Allow", allow);
+	httpx_problem(x, 405, "method-not-allowed", "Method Not Allowed", detail, NULL);
+}
+
+static bool is(const struct HttpExchange *x, const char *method)
+{
+	return strcmp(httpx_method(x), method) == 0;
+}
+
+static void handle_simple_get(struct Api *api, struct HttpExchange *x, const char *path)
+{
+	struct json_object *body;
+
+	if (!is(x, "GET")) {
+		method_not_allowed(x, "GET");
+		return;
+	}
+	if (strcmp(path, "/readyz") == 0) {
+		query_for(api, x, migrate_version_sql, 0, NULL, readyz_done);
+		return;
+	}
+	if (strcmp(path, "/metrics") == 0) {
+		handle_metrics(x);
+		return;
+	}
+	body = json_new_object();
+	json_set_string(body, "status", "ok");
+	httpx_reply_json(x, 200, "application/json", body);
+	json_object_put(body);
+}
+
+void api_handle(struct HttpExchange *x, void *arg)
+{
+	struct Api *api = arg;
+	const char *path = httpx_path(x);
+
+	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0) {
+		handle_simple_get(api, x, path);
+	} else if (strcmp(path, COLLECTION) == 0) {
+		if (is(x, "POST"))
+			handle_post(api, x);
+		else
+			method_not_allowed(x, "POST");
+	} else if (strncmp(path, COLLECTION "/", strlen(COLLECTION) + 1) == 0 &&
+		   !strchr(path + strlen(COLLECTION) + 1, '/')) {
+		if (is(x, "GET"))
+			handle_get_one(api, x, path + strlen(COLLECTION) + 1);
+		else
+			method_not_allowed(x, "GET");
+	} else {
+		httpx_problem(x, 404, "not-found", "Not Found", "no such resource", NULL);
+	}
+}
+
+struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, int schema_version)
+{
+	struct Api *api = calloc(1, sizeof(*api));
+
+	if (!api)
+		fatal("out of memory");
+	api->pool = pool;
+	api->ingest = ingest;
+	api->schema_version = schema_version;
+	api->accepted = metrics_counter("chargegate_requests_total", "outcome=\"accepted\"",
+					"Charging-session requests by outcome.");
+	api->replayed = metrics_counter("chargegate_requests_total", "outcome=\"replayed\"",
+					"Charging-session requests by outcome.");
+	api->rejected = metrics_counter("chargegate_requests_total", "outcome=\"invalid\"",
+					"Charging-session requests by outcome.");
+	api->unavailable = metrics_counter("chargegate_requests_total", "outcome=\"unavailable\"",
+					   "Charging-session requests by outcome.");
+	return api;
+}
+
+void api_free(struct Api *api)
+{
+	free(api);
+}

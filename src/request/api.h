@@ -1,0 +1,19 @@
+/*
+ * The ChargingSessionRequest context's HTTP API (DESIGN §3):
+ * POST/GET /v1/charging-sessions, /healthz, /readyz, /metrics.
+ */
+#ifndef CHARGEGATE_API_H
+#define CHARGEGATE_API_H
+
+struct HttpExchange;
+struct PgPool;
+struct Ingest;
+struct Api;
+
+struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, int schema_version);
+void api_free(struct Api *api);
+
+/* The server's handler: pass api as its argument. */
+void api_handle(struct HttpExchange *x, void *api);
+
+#endif

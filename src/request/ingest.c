@@ -1,0 +1,374 @@
+#include "config.h"
+
+#include "request/ingest.h"
+
+#include "infra/log.h"
+#include "infra/metrics.h"
+#include "infra/pgpool.h"
+#include "request/validate.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Beyond this many waiting requests new ones are refused (503), not queued. */
+#define MAX_WAITING 65536
+
+static const char accept_sql[] =
+	"SELECT ord, request_id, outcome FROM chargegate.accept_requests($1::uuid[], $2::text[], "
+	"$3::text[], $4::text[])";
+
+struct IngestItem {
+	struct IngestItem *next;
+	char station_id[37];
+	char *driver_token;
+	char *callback_url;
+	char *idempotency_key;	/* NULL when absent */
+	ingest_cb cb;
+	void *arg;
+};
+
+struct Batch {
+	struct Batch *next;
+	struct Ingest *ing;
+	struct IngestItem *head, *tail;
+	int n;
+	bool solo;		/* a retry of one row from a failed batch */
+};
+
+struct Ingest {
+	struct event_base *base;
+	struct PgPool *pool;
+	int batch_size;
+	int64_t batch_wait_ms;
+	int max_inflight;
+	int inflight;
+	int waiting;		/* items not yet answered */
+	struct Batch *open;	/* filling */
+	struct Batch *ready_head, *ready_tail;	/* full or due, waiting for a connection */
+	struct event timer;
+	bool timer_armed;
+	struct MetricsHistogram *batch_latency;
+	uint64_t *batches, *rows, *batch_failures;
+};
+
+static void batch_send(struct Batch *b);
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+static void item_finish(struct Ingest *ing, struct IngestItem *it, enum IngestOutcome o, const char *id,
+			const char *detail)
+{
+	ing->waiting--;
+	it->cb(o, id, detail, it->arg);
+	free(it->driver_token);
+	free(it->callback_url);
+	free(it->idempotency_key);
+	free(it);
+}
+
+static void batch_push(struct Batch *b, struct IngestItem *it)
+{
+	it->next = NULL;
+	if (b->tail)
+		b->tail->next = it;
+	else
+		b->head = it;
+	b->tail = it;
+	b->n++;
+}
+
+static struct Batch *batch_new(struct Ingest *ing, bool solo)
+{
+	struct Batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		fatal("out of memory");
+	b->ing = ing;
+	b->solo = solo;
+	return b;
+}
+
+static void ready_push(struct Ingest *ing, struct Batch *b)
+{
+	b->next = NULL;
+	if (ing->ready_tail)
+		ing->ready_tail->next = b;
+	else
+		ing->ready_head = b;
+	ing->ready_tail = b;
+}
+
+static void pump(struct Ingest *ing)
+{
+	while (ing->inflight < ing->max_inflight) {
+		struct Batch *b = ing->ready_head;
+
+		if (!b && ing->open && ing->open->n > 0 && !ing->timer_armed) {
+			b = ing->open;	/* natural batching: take what gathered meanwhile */
+			ing->open = NULL;
+			ready_push(ing, b);
+		}
+		if (!b)
+			return;
+		ing->ready_head = b->next;
+		if (!ing->ready_head)
+			ing->ready_tail = NULL;
+		ing->inflight++;
+		batch_send(b);
+	}
+}
+
+/* Postgres array literal element: "…" with " and \ escaped, or NULL. */
+static void array_add(struct evbuffer *buf, const char *s, bool first)
+{
+	if (!first)
+		evbuffer_add(buf, ",", 1);
+	if (!s) {
+		evbuffer_add(buf, "NULL", 4);
+		return;
+	}
+	evbuffer_add(buf, "\"", 1);
+	for (const char *p = s; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			evbuffer_add(buf, "\\", 1);
+		evbuffer_add(buf, p, 1);
+	}
+	evbuffer_add(buf, "\"", 1);
+}
+
+static char *buffer_take(struct evbuffer *buf)
+{
+	size_t len = evbuffer_get_length(buf);
+	char *s = malloc(len + 1);
+
+	if (!s)
+		fatal("out of memory");
+	evbuffer_remove(buf, s, len);
+	s[len] = '\0';
+	return s;
+}
+
+static void batch_params(const struct Batch *b, char *params[4])
+{
+	struct evbuffer *bufs[4];
+	int i = 0;
+
+	for (int k = 0; k < 4; k++) {
+		bufs[k] = evbuffer_new();
+		if (!bufs[k])
+			fatal("out of memory");
+		evbuffer_add(bufs[k], "{", 1);
+	}
+	for (const struct IngestItem *it = b->head; it; it = it->next, i++) {
+		array_add(bufs[0], it->station_id, i == 0);
+		array_add(bufs[1], it->driver_token, i == 0);
+		array_add(bufs[2], it->callback_url, i == 0);
+		array_add(bufs[3], it->idempotency_key, i == 0);
+	}
+	for (int k = 0; k < 4; k++) {
+		evbuffer_add(bufs[k], "}", 1);
+		params[k] = buffer_take(bufs[k]);
+		evbuffer_free(bufs[k]);
+	}
+}
+
+static enum IngestOutcome outcome_of(const char *s)
+{
+	if (strcmp(s, "created") == 0)
+		return INGEST_CREATED;
+	if (strcmp(s, "replayed") == 0)
+		return INGEST_REPLAYED;
+	if (strcmp(s, "conflict") == 0)
+		return INGEST_CONFLICT;
+	return INGEST_FAILED;
+}
+
+static void batch_answer(struct Batch *b, PGresult *res)
+{
+	struct IngestItem **items = calloc((size_t)b->n, sizeof(*items));
+	int i = 0;
+
+	if (!items)
+		fatal("out of memory");
+	for (struct IngestItem *it = b->head; it; it = it->next)
+		items[i++] = it;
+	for (int r = 0; r < PQntuples(res); r++) {
+		int ord = atoi(PQgetvalue(res, r, 0));
+
+		if (ord < 1 || ord > b->n || !items[ord - 1])
+			continue;
+		item_finish(b->ing, items[ord - 1], outcome_of(PQgetvalue(res, r, 2)), PQgetvalue(res, r, 1), NULL);
+		items[ord - 1] = NULL;
+	}
+	for (i = 0; i < b->n; i++) {
+		if (items[i])
+			item_finish(b->ing, items[i], INGEST_FAILED, NULL, "the database returned no outcome for the row");
+	}
+	free(items);
+}
+
+static void batch_fail(struct Batch *b, enum IngestOutcome o, const char *err)
+{
+	struct IngestItem *it = b->head, *next;
+
+	for (; it; it = next) {
+		next = it->next;
+		item_finish(b->ing, it, o, NULL, err);
+	}
+}
+
+/* Retry each row alone so that the one row the database refuses fails alone. */
+static void batch_split(struct Batch *b)
+{
+	struct IngestItem *it = b->head, *next;
+
+	for (; it; it = next) {
+		struct Batch *solo = batch_new(b->ing, true);
+
+		next = it->next;
+		batch_push(solo, it);
+		ready_push(b->ing, solo);
+	}
+}
+
+static void batch_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	struct Batch *b = arg;
+	struct Ingest *ing = b->ing;
+
+	ing->inflight--;
+	if (st == PG_OK) {
+		batch_answer(b, res);
+	} else if (st == PG_UNAVAILABLE) {
+		batch_fail(b, INGEST_UNAVAILABLE, err);
+	} else {
+		(*ing->batch_failures)++;
+		if (b->solo || b->n == 1) {
+			log_error("ingest: the database refused a request: %s", err);
+			batch_fail(b, INGEST_FAILED, err);
+		} else {
+			log_warning("ingest: batch of %d failed (%s); retrying row by row", b->n, err);
+			batch_split(b);
+		}
+	}
+	free(b);
+	pump(ing);
+}
+
+static void batch_send(struct Batch *b)
+{
+	char *params[4];
+
+	batch_params(b, params);
+	(*b->ing->batches)++;
+	*b->ing->rows += (uint64_t)b->n;
+	pgpool_query(b->ing->pool, accept_sql, 4, (const char *const *)params, batch_done, b);
+	for (int k = 0; k < 4; k++)
+		free(params[k]);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct Ingest *ing = arg;
+
+	ing->timer_armed = false;	/* the open batch is due: it leaves with the next free slot */
+	pump(ing);
+}
+
+struct Ingest *ingest_new(struct event_base *base, struct PgPool *pool, int batch_size, int64_t batch_wait_ms,
+			  int max_inflight)
+{
+	struct Ingest *ing = calloc(1, sizeof(*ing));
+
+	if (!ing)
+		fatal("out of memory");
+	ing->base = base;
+	ing->pool = pool;
+	ing->batch_size = batch_size;
+	ing->batch_wait_ms = batch_wait_ms;
+	ing->max_inflight = max_inflight < 1 ? 1 : max_inflight;
+	evtimer_assign(&ing->timer, base, timer_cb, ing);
+	ing->batches = metrics_counter("chargegate_ingest_batches_total", NULL,
+				       "Transactions that wrote accepted requests (group commit).");
+	ing->rows = metrics_counter("chargegate_ingest_rows_total", NULL, "Requests sent to the database in batches.");
+	ing->batch_failures = metrics_counter("chargegate_ingest_batch_failures_total", NULL,
+					      "Batches the database refused (then retried row by row).");
+	return ing;
+}
+
+void ingest_free(struct Ingest *ing)
+{
+	struct Batch *b, *next;
+
+	if (!ing)
+		return;
+	evtimer_del(&ing->timer);
+	for (b = ing->ready_head; b; b = next) {
+		next = b->next;
+		batch_fail(b, INGEST_UNAVAILABLE, "shutting down");
+		free(b);
+	}
+	if (ing->open) {
+		batch_fail(ing->open, INGEST_UNAVAILABLE, "shutting down");
+		free(ing->open);
+	}
+	free(ing);
+}
+
+static void arm_timer(struct Ingest *ing)
+{
+	struct timeval tv = { (time_t)(ing->batch_wait_ms / 1000), (suseconds_t)((ing->batch_wait_ms % 1000) * 1000) };
+
+	evtimer_add(&ing->timer, &tv);
+	ing->timer_armed = true;
+}
+
+struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *req, const char *idempotency_key,
+				 ingest_cb cb, void *arg)
+{
+	struct IngestItem *it;
+
+	if (ing->waiting >= MAX_WAITING)
+		return NULL;
+	it = calloc(1, sizeof(*it));
+	if (!it)
+		fatal("out of memory");
+	memcpy(it->station_id, req->station_id, sizeof(it->station_id));
+	it->driver_token = xstrdup(req->driver_token);
+	it->callback_url = xstrdup(req->callback_url);
+	it->idempotency_key = idempotency_key ? xstrdup(idempotency_key) : NULL;
+	it->cb = cb;
+	it->arg = arg;
+	ing->waiting++;
+	if (!ing->open)
+		ing->open = batch_new(ing, false);
+	batch_push(ing->open, it);
+	if (ing->open->n >= ing->batch_size) {
+		if (ing->timer_armed) {
+			evtimer_del(&ing->timer);
+			ing->timer_armed = false;
+		}
+		ready_push(ing, ing->open);
+		ing->open = NULL;
+	} else if (ing->open->n == 1) {
+		arm_timer(ing);	/* a zero wait still lets this loop turn's requests join */
+	}
+	pump(ing);
+	return it;
+}
+
+int ingest_pending(const struct Ingest *ing)
+{
+	return ing ? ing->waiting : 0;
+}

@@ -1,0 +1,45 @@
+/*
+ * Group commit of accepted requests: concurrent POSTs are written by one
+ * call of chargegate.accept_requests() -- one transaction for the batch --
+ * and each caller is answered only after that commit.  A batch is sent when
+ * it is full, when its bounded wait is over, or as soon as a database
+ * connection frees up; a batch that fails is retried row by row so one bad
+ * row fails only its own request.
+ */
+#ifndef CHARGEGATE_INGEST_H
+#define CHARGEGATE_INGEST_H
+
+#include <stdint.h>
+
+struct event_base;
+struct PgPool;
+struct StartRequest;
+struct Ingest;
+struct IngestItem;
+
+enum IngestOutcome {
+	INGEST_CREATED,		/* committed: request row + command */
+	INGEST_REPLAYED,	/* the Idempotency-Key was seen with the same body */
+	INGEST_CONFLICT,	/* the Idempotency-Key was seen with another body */
+	INGEST_UNAVAILABLE,	/* database unreachable; commit state unknown */
+	INGEST_FAILED		/* the database refused this row */
+};
+
+/* request_id is set for CREATED, REPLAYED and CONFLICT; detail for failures. */
+typedef void (*ingest_cb)(enum IngestOutcome outcome, const char *request_id, const char *detail, void *arg);
+
+struct Ingest *ingest_new(struct event_base *base, struct PgPool *pool, int batch_size, int64_t batch_wait_ms,
+			  int max_inflight);
+void ingest_free(struct Ingest *ing);
+
+/*
+ * The callback runs later from the loop, exactly once.
+ * NULL (and no callback) when too many requests are waiting already.
+ */
+struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *req, const char *idempotency_key,
+				 ingest_cb cb, void *arg);
+
+/* Items accepted but not yet answered (waiting or in flight). */
+int ingest_pending(const struct Ingest *ing);
+
+#endif
