@@ -14,12 +14,23 @@
 
 enum ConnState { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
 
-struct PgQuery {
-	struct PgQuery *next;
+struct StepCopy {
 	char *sql;
 	int nparams;
 	char **values;
+};
+
+/* A single query, or a pipelined transaction of steps. */
+struct PgQuery {
+	struct PgQuery *next;
+	bool tx;
+	int nsteps;
+	struct StepCopy *steps;
+	PGresult **results;	/* one per step */
+	int reading;		/* pipeline: index of the statement being read (0 = BEGIN) */
+	char err[1024];		/* the first failure of a transaction */
 	pgpool_cb cb;
+	pgpool_tx_cb txcb;
 	void *arg;
 };
 
@@ -33,7 +44,6 @@ struct PgConn {
 	struct event retry_timer;
 	int backoff_ms;
 	struct PgQuery *query;	/* in flight */
-	PGresult *result;	/* the first result of the query in flight */
 	bool logged_down;	/* one log line per outage, not one per retry */
 };
 
@@ -77,16 +87,24 @@ static char *xstrdup(const char *s)
 
 static void query_free(struct PgQuery *q)
 {
-	for (int i = 0; i < q->nparams; i++)
-		free(q->values[i]);
-	free(q->values);
-	free(q->sql);
+	for (int k = 0; k < q->nsteps; k++) {
+		for (int i = 0; i < q->steps[k].nparams; i++)
+			free(q->steps[k].values[i]);
+		free(q->steps[k].values);
+		free(q->steps[k].sql);
+		PQclear(q->results[k]);
+	}
+	free(q->steps);
+	free(q->results);
 	free(q);
 }
 
-static void query_finish(struct PgQuery *q, enum PgStatus st, PGresult *res, const char *err)
+static void query_finish(struct PgQuery *q, enum PgStatus st, const char *err)
 {
-	q->cb(st, res, err, q->arg);
+	if (q->tx)
+		q->txcb(st, st == PG_OK ? q->results : NULL, q->nsteps, err, q->arg);
+	else
+		q->cb(st, q->results[0], err, q->arg);
 	query_free(q);
 }
 
@@ -145,10 +163,6 @@ static void conn_broken(struct PgConn *c, const char *why)
 		log_warning("pool %s: connection %d lost: %s", pool->name, c->index, buf);
 	c->logged_down = true;
 	conn_disarm(c);
-	if (c->result) {
-		PQclear(c->result);
-		c->result = NULL;
-	}
 	PQfinish(c->conn);
 	c->conn = NULL;
 	c->state = CONN_DOWN;
@@ -156,7 +170,7 @@ static void conn_broken(struct PgConn *c, const char *why)
 		struct PgQuery *q = c->query;
 
 		c->query = NULL;
-		query_finish(q, PG_UNAVAILABLE, NULL, buf);
+		query_finish(q, PG_UNAVAILABLE, buf);
 	}
 	if (was_up)
 		pool_set_up(pool, -1);
@@ -213,26 +227,76 @@ static void conn_poll_connect(struct PgConn *c)
 	}
 }
 
-/* The first result carries the answer; later ones (if any) are drained. */
 static void conn_query_done(struct PgConn *c)
 {
 	struct PgQuery *q = c->query;
-	PGresult *res = c->result;
+	PGresult *res = q->results[0];
 	ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	char buf[1024];
 
 	c->query = NULL;
-	c->result = NULL;
 	c->state = CONN_IDLE;
-	if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
-		query_finish(q, PG_OK, res, NULL);
+	if (q->tx && PQexitPipelineMode(c->conn) != 1) {
+		conn_broken(c, PQerrorMessage(c->conn));	/* finishes nothing: query detached */
+		query_finish(q, PG_UNAVAILABLE, "could not leave pipeline mode");
+		return;
+	}
+	if (q->tx)
+		query_finish(q, q->err[0] ? PG_ERROR : PG_OK, q->err[0] ? q->err : NULL);
+	else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+		query_finish(q, PG_OK, NULL);
 	else
-		query_finish(q, PG_ERROR, res,
-			     one_line(buf, sizeof(buf), res ? PQresultErrorMessage(res) : "no result"));
-	PQclear(res);
+		query_finish(q, PG_ERROR, one_line(buf, sizeof(buf), res ? PQresultErrorMessage(res) : "no result"));
 	if (c->state == CONN_IDLE)
 		conn_arm(c, EV_READ);
 	pool_dispatch(c->pool);
+}
+
+/* Statement i of a pipelined transaction: 0 is BEGIN, nsteps + 1 is COMMIT. */
+static void tx_store(struct PgQuery *q, PGresult *r)
+{
+	ExecStatusType st = PQresultStatus(r);
+	int step = q->reading - 1;
+	char buf[900];
+
+	if (!q->err[0] && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		if (step >= 0 && step < q->nsteps)
+			snprintf(q->err, sizeof(q->err), "step %d: %s", step + 1,
+				 one_line(buf, sizeof(buf), PQresultErrorMessage(r)));
+		else
+			snprintf(q->err, sizeof(q->err), "%s: %s", step < 0 ? "BEGIN" : "COMMIT",
+				 one_line(buf, sizeof(buf), PQresultErrorMessage(r)));
+	}
+	if (step >= 0 && step < q->nsteps && !q->results[step])
+		q->results[step] = r;
+	else
+		PQclear(r);
+}
+
+/* true when the query in flight is complete */
+static bool conn_take_result(struct PgConn *c, PGresult *r)
+{
+	struct PgQuery *q = c->query;
+
+	if (!q->tx) {
+		if (!r)
+			return true;
+		if (!q->results[0])
+			q->results[0] = r;	/* the first result carries the answer */
+		else
+			PQclear(r);
+		return false;
+	}
+	if (!r) {
+		q->reading++;	/* NULL separates the statements of a pipeline */
+		return false;
+	}
+	if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+		PQclear(r);
+		return true;
+	}
+	tx_store(q, r);
+	return false;
 }
 
 static void conn_read_results(struct PgConn *c)
@@ -242,16 +306,10 @@ static void conn_read_results(struct PgConn *c)
 		return;
 	}
 	while (!PQisBusy(c->conn)) {
-		PGresult *r = PQgetResult(c->conn);
-
-		if (!r) {
+		if (conn_take_result(c, PQgetResult(c->conn))) {
 			conn_query_done(c);
 			return;
 		}
-		if (!c->result)
-			c->result = r;
-		else
-			PQclear(r);
 	}
 	conn_arm(c, EV_READ);
 }
@@ -343,12 +401,33 @@ static void conn_retry_cb(evutil_socket_t fd, short what, void *arg)
 	conn_start(arg);
 }
 
+static bool send_step(PGconn *conn, const char *sql, int nparams, char **values)
+{
+	return PQsendQueryParams(conn, sql, nparams, NULL, (const char *const *)values, NULL, NULL, 0) == 1;
+}
+
+static bool send_tx(PGconn *conn, const struct PgQuery *q)
+{
+	if (!PQenterPipelineMode(conn) || !send_step(conn, "BEGIN", 0, NULL))
+		return false;
+	for (int k = 0; k < q->nsteps; k++) {
+		if (!send_step(conn, q->steps[k].sql, q->steps[k].nparams, q->steps[k].values))
+			return false;
+	}
+	return send_step(conn, "COMMIT", 0, NULL) && PQpipelineSync(conn) == 1;
+}
+
 static void conn_send(struct PgConn *c, struct PgQuery *q)
 {
+	bool ok;
+
 	c->query = q;
 	c->state = CONN_BUSY;
-	if (!PQsendQueryParams(c->conn, q->sql, q->nparams, NULL, (const char *const *)q->values, NULL,
-			       NULL, 0)) {
+	if (q->tx)
+		ok = send_tx(c->conn, q);
+	else
+		ok = send_step(c->conn, q->steps[0].sql, q->steps[0].nparams, q->steps[0].values);
+	if (!ok) {
 		conn_broken(c, PQerrorMessage(c->conn));
 		return;
 	}
@@ -373,7 +452,7 @@ static void pool_fail_queued(struct PgPool *pool, const char *why)
 	struct PgQuery *q;
 
 	while ((q = pool_pop(pool)) != NULL)
-		query_finish(q, PG_UNAVAILABLE, NULL, why);
+		query_finish(q, PG_UNAVAILABLE, why);
 }
 
 static void pool_dispatch(struct PgPool *pool)
@@ -429,10 +508,9 @@ void pgpool_free(struct PgPool *pool)
 		conn_disarm(c);
 		evtimer_del(&c->retry_timer);
 		if (c->query) {
-			query_finish(c->query, PG_UNAVAILABLE, NULL, "shutting down");
+			query_finish(c->query, PG_UNAVAILABLE, "shutting down");
 			c->query = NULL;
 		}
-		PQclear(c->result);
 		PQfinish(c->conn);
 	}
 	pool_fail_queued(pool, "shutting down");
@@ -454,18 +532,17 @@ bool pgpool_is_up(const struct PgPool *pool)
 	return pool->nup > 0;
 }
 
-void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
-		  pgpool_cb cb, void *arg)
+static void copy_step(struct StepCopy *dst, const char *sql, int nparams, const char *const *values)
 {
-	struct PgQuery *q = xcalloc(1, sizeof(*q));
-
-	q->sql = xstrdup(sql);
-	q->nparams = nparams;
-	q->values = xcalloc((size_t)(nparams ? nparams : 1), sizeof(char *));
+	dst->sql = xstrdup(sql);
+	dst->nparams = nparams;
+	dst->values = xcalloc((size_t)(nparams ? nparams : 1), sizeof(char *));
 	for (int i = 0; i < nparams; i++)
-		q->values[i] = values[i] ? xstrdup(values[i]) : NULL;
-	q->cb = cb;
-	q->arg = arg;
+		dst->values[i] = values[i] ? xstrdup(values[i]) : NULL;
+}
+
+static void pool_enqueue(struct PgPool *pool, struct PgQuery *q)
+{
 	if (pool->tail)
 		pool->tail->next = q;
 	else
@@ -473,4 +550,37 @@ void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char 
 	pool->tail = q;
 	pool->queued++;
 	event_active(&pool->dispatch_ev, EV_TIMEOUT, 0);
+}
+
+static struct PgQuery *query_new(int nsteps)
+{
+	struct PgQuery *q = xcalloc(1, sizeof(*q));
+
+	q->nsteps = nsteps;
+	q->steps = xcalloc((size_t)nsteps, sizeof(*q->steps));
+	q->results = xcalloc((size_t)nsteps, sizeof(*q->results));
+	return q;
+}
+
+void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
+		  pgpool_cb cb, void *arg)
+{
+	struct PgQuery *q = query_new(1);
+
+	copy_step(&q->steps[0], sql, nparams, values);
+	q->cb = cb;
+	q->arg = arg;
+	pool_enqueue(pool, q);
+}
+
+void pgpool_tx(struct PgPool *pool, const struct PgStep *steps, int nsteps, pgpool_tx_cb cb, void *arg)
+{
+	struct PgQuery *q = query_new(nsteps);
+
+	for (int k = 0; k < nsteps; k++)
+		copy_step(&q->steps[k], steps[k].sql, steps[k].nparams, steps[k].values);
+	q->tx = true;
+	q->txcb = cb;
+	q->arg = arg;
+	pool_enqueue(pool, q);
 }

@@ -43,4 +43,24 @@ bool pgpool_is_up(const struct PgPool *pool);
 void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
 		  pgpool_cb cb, void *arg);
 
+/* One statement of a transaction; values are text parameters (copied). */
+struct PgStep {
+	const char *sql;
+	int nparams;
+	const char *const *values;
+};
+
+/*
+ * Called once per transaction.  On PG_OK results[i] is step i's result;
+ * otherwise results is NULL and err says which step failed and why.  The
+ * results belong to the pool and are cleared after the callback returns.
+ */
+typedef void (*pgpool_tx_cb)(enum PgStatus status, PGresult **results, int nsteps, const char *err, void *arg);
+
+/*
+ * Run steps in one transaction in a single round trip (pipeline mode:
+ * BEGIN, the steps, COMMIT, sync).  If any step fails nothing is committed.
+ */
+void pgpool_tx(struct PgPool *pool, const struct PgStep *steps, int nsteps, pgpool_tx_cb cb, void *arg);
+
 #endif

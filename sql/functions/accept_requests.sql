@@ -1,0 +1,177 @@
+-- chargegate.accept_requests — the API's group commit: accept a batch of
+-- validated start-charging-session requests in one transaction.
+--
+-- Parameters (parallel arrays, one-dimensional, all of the same length;
+-- element i of each array is request i):
+--   p_station_ids       uuid[]  station_id of each request        (no NULLs)
+--   p_driver_tokens     text[]  driver_token of each request      (no NULLs)
+--   p_callback_urls     text[]  callback_url of each request      (no NULLs)
+--   p_idempotency_keys  text[]  Idempotency-Key header, or NULL for a request
+--                               sent without one
+--
+-- Returns one row per input element, in input order:
+--   ord         1-based position of the element in the arrays
+--   request_id  the new request's id ('created'), or the id of the request
+--               that first used the same idempotency key ('replayed',
+--               'conflict')
+--   outcome     'created'  — request row and its StartChargingSessionRequestCommand
+--                            were inserted (answer 202)
+--               'replayed' — the key was already used, by an earlier
+--                            transaction or earlier in this batch, with the same
+--                            station_id, driver_token and callback_url (answer
+--                            202 with the existing request_id)
+--               'conflict' — the key was already used with a different body
+--                            (answer 422)
+--
+-- For each created request it inserts the charging_session_request row
+-- (status 'accepted') and its outbox event (event_type
+-- 'StartChargingSessionRequestCommand', aggregate_id = request_id, payload
+-- {"request_id","station_id","driver_token","callback_url"}), and, when at
+-- least one request was created, sends one payload-free NOTIFY on channel
+-- chargegate_charging_session_request_outbox (delivered at commit).
+--
+-- Errors (the whole batch is rolled back): arrays of different lengths, NULL or
+-- multi-dimensional arrays (SQLSTATE 22023); a value the table constraints
+-- reject (23514 check_violation, 23502 not_null_violation) — the caller
+-- validates first; an idempotency key whose request was deleted while this
+-- call waited for it (40001: retry the batch).
+--
+-- Concurrency: an element whose key is being inserted by a concurrent,
+-- uncommitted transaction waits for it (INSERT … ON CONFLICT).  The existing
+-- request is read by a separate statement after the inserts, so in READ
+-- COMMITTED it sees that transaction's committed row.  Keys are claimed in
+-- sorted order so that two batches sharing keys do not deadlock.
+CREATE OR REPLACE FUNCTION chargegate.accept_requests(
+    p_station_ids      uuid[],
+    p_driver_tokens    text[],
+    p_callback_urls    text[],
+    p_idempotency_keys text[])
+RETURNS TABLE (ord integer, request_id uuid, outcome text)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+#variable_conflict use_column
+DECLARE
+    v_n            integer := cardinality(p_station_ids);
+    v_created_ords integer[];
+    v_created_ids  uuid[];
+    v_ords         integer[];
+    v_ids          uuid[];
+    v_outcomes     text[];
+    v_missing      integer;
+BEGIN
+    IF p_station_ids IS NULL OR p_driver_tokens IS NULL
+       OR p_callback_urls IS NULL OR p_idempotency_keys IS NULL THEN
+        RAISE EXCEPTION 'accept_requests: array arguments must not be NULL'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF coalesce(array_ndims(p_station_ids), 1) <> 1
+       OR coalesce(array_ndims(p_driver_tokens), 1) <> 1
+       OR coalesce(array_ndims(p_callback_urls), 1) <> 1
+       OR coalesce(array_ndims(p_idempotency_keys), 1) <> 1 THEN
+        RAISE EXCEPTION 'accept_requests: array arguments must be one-dimensional'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF cardinality(p_driver_tokens) <> v_n
+       OR cardinality(p_callback_urls) <> v_n
+       OR cardinality(p_idempotency_keys) <> v_n THEN
+        RAISE EXCEPTION 'accept_requests: arrays must have the same length '
+                        '(station_ids %, driver_tokens %, callback_urls %, idempotency_keys %)',
+                        v_n, cardinality(p_driver_tokens),
+                        cardinality(p_callback_urls), cardinality(p_idempotency_keys)
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF v_n = 0 THEN
+        RETURN;
+    END IF;
+
+    -- 1. Claim idempotency keys, then insert the request and its command for
+    --    every element that owns its key or has none.  One statement; the
+    --    request rows satisfy the deferred foreign key at commit.
+    WITH input AS MATERIALIZED (
+        SELECT u.ord::integer       AS ord,
+               gen_random_uuid()    AS new_id,
+               u.station_id, u.driver_token, u.callback_url, u.idem_key
+          FROM unnest(p_station_ids, p_driver_tokens, p_callback_urls, p_idempotency_keys)
+               WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, ord)
+    ), claimed AS (
+        INSERT INTO chargegate.idempotency_key AS k (key, request_id)
+        SELECT i.idem_key, i.new_id
+          FROM input i
+         WHERE i.idem_key IS NOT NULL
+         ORDER BY i.idem_key, i.ord
+            ON CONFLICT (key) DO NOTHING
+        RETURNING k.request_id
+    ), owners AS MATERIALIZED (
+        SELECT i.*
+          FROM input i
+         WHERE i.idem_key IS NULL
+            OR i.new_id IN (SELECT c.request_id FROM claimed c)
+    ), requests AS (
+        INSERT INTO chargegate.charging_session_request
+               (request_id, station_id, driver_token, callback_url)
+        SELECT o.new_id, o.station_id, o.driver_token, o.callback_url
+          FROM owners o
+         ORDER BY o.ord
+    ), commands AS (
+        INSERT INTO chargegate.charging_session_request_outbox
+               (event_type, aggregate_id, payload)
+        SELECT 'StartChargingSessionRequestCommand', o.new_id,
+               jsonb_build_object('request_id',   o.new_id::text,
+                                  'station_id',   o.station_id::text,
+                                  'driver_token', o.driver_token,
+                                  'callback_url', o.callback_url)
+          FROM owners o
+         ORDER BY o.ord
+    )
+    SELECT array_agg(o.ord ORDER BY o.ord), array_agg(o.new_id ORDER BY o.ord)
+      INTO v_created_ords, v_created_ids
+      FROM owners o;
+
+    -- 2. A separate statement (a fresh snapshot in READ COMMITTED) reads the
+    --    request behind every key this call did not claim: it sees keys
+    --    committed by concurrent transactions we waited for in step 1, and
+    --    keys claimed earlier in this batch.
+    SELECT array_agg(u.ord::integer ORDER BY u.ord),
+           array_agg(coalesce(c.id, r.request_id) ORDER BY u.ord),
+           array_agg(CASE
+                         WHEN c.id IS NOT NULL THEN 'created'
+                         WHEN r.request_id IS NULL THEN NULL
+                         WHEN r.station_id = u.station_id
+                          AND r.driver_token = u.driver_token
+                          AND r.callback_url = u.callback_url THEN 'replayed'
+                         ELSE 'conflict'
+                     END ORDER BY u.ord)
+      INTO v_ords, v_ids, v_outcomes
+      FROM unnest(p_station_ids, p_driver_tokens, p_callback_urls, p_idempotency_keys)
+           WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, ord)
+      LEFT JOIN unnest(v_created_ords, v_created_ids) AS c(ord, id)
+             ON c.ord = u.ord
+      LEFT JOIN chargegate.idempotency_key k
+             ON c.id IS NULL AND k.key = u.idem_key
+      LEFT JOIN chargegate.charging_session_request r
+             ON r.request_id = k.request_id;
+
+    v_missing := array_position(v_outcomes, NULL);
+    IF v_missing IS NOT NULL THEN
+        RAISE EXCEPTION 'accept_requests: idempotency key of element % vanished while waiting for a concurrent transaction',
+                        v_ords[v_missing]
+            USING ERRCODE = 'serialization_failure',
+                  HINT = 'Retry the batch.';
+    END IF;
+
+    IF v_created_ords IS NOT NULL THEN
+        PERFORM pg_notify('chargegate_charging_session_request_outbox', '');
+    END IF;
+
+    RETURN QUERY
+        SELECT t.ord, t.id, t.outcome
+          FROM unnest(v_ords, v_ids, v_outcomes) AS t(ord, id, outcome);
+END;
+$function$;
+
+COMMENT ON FUNCTION chargegate.accept_requests(uuid[], text[], text[], text[]) IS
+    'Group commit of the API: accepts a batch of validated requests (parallel arrays, element i = '
+    'request i, idempotency key may be NULL); returns (ord, request_id, outcome) per element with '
+    'outcome created, replayed or conflict. See sql/functions/accept_requests.sql.';

@@ -1,0 +1,568 @@
+# shellcheck shell=sh
+# testlib.sh: helpers for chargegate's integration tests (POSIX sh).
+#
+#   : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+#   . "$top_srcdir/tests/lib/testlib.sh"
+#   tl_setup                       temp dir, cleanup trap, cluster, migrate
+#                                  (TL_MIGRATE=no before tl_setup: no migrate)
+#   tl_start_daemon [VAR=value…]   chargegated on a free port, waits for /healthz
+#   tl_http METHOD PATH [curl options…]   sets TL_STATUS, TL_HDRS, TL_BODY
+#   tl_post PATH BODY [curl options…]     POST with Content-Type: application/json
+#   tl_json PATH [FILE]            prints a JSON value (default FILE: $TL_BODY)
+#   tl_sql SQL [psql options…]     psql -tAX; tl_count TABLE [WHERE…]
+#   tl_ok/tl_not_ok/tl_is/tl_like/tl_check, tl_problem, tl_bad_request
+#   tl_stop_daemon                 SIGTERM, expects exit status 0
+#   tl_done                        summary; exit status 1 on any failure
+#
+# Output is TAP-like: "ok N - name" / "not ok N - name", diagnostics as "# …".
+# Environment: top_srcdir, top_builddir (set by make check; default: the
+# source tree), TL_KEEP=1 keeps the temporary directory, TL_START_TIMEOUT
+# (seconds, default 10), TL_LOG_LEVEL sets CHARGEGATE_LOG_LEVEL.
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+
+# shellcheck source=pgcluster.sh source-path=SCRIPTDIR disable=SC1091
+. "$top_srcdir/tests/lib/pgcluster.sh"
+
+TL_DAEMON=$top_builddir/src/chargegated
+TL_CTL=$top_builddir/src/chargegatectl
+TL_NAME=$(basename "$0" .sh)
+TL_N=0
+TL_PASS=0
+TL_FAIL=0
+TL_DIR=
+TL_CONF=
+TL_PGDIR=
+TL_PGPORT=
+TL_CLUSTERS=
+TL_DAEMON_PID=
+TL_DAEMON_PIDS=
+TL_DAEMON_LOG=
+TL_DAEMON_N=0
+TL_BASE_URL=
+TL_STATUS=
+TL_HDRS=
+TL_BODY=
+TL_LAST_REQUEST=
+TL_RC=
+
+# --- output ---------------------------------------------------------------------
+
+tl_diag() {
+	printf '%s\n' "$*" | sed 's/^/# /'
+}
+
+# tl_diag_file FILE [LINES]: the tail of FILE as diagnostics
+tl_diag_file() {
+	[ -s "$1" ] || { tl_diag "($1 is empty)"; return 0; }
+	tail -n "${2:-20}" "$1" | sed 's/^/#   /'
+}
+
+tl__daemon_tail() {
+	[ -n "$TL_DAEMON_LOG" ] && [ -f "$TL_DAEMON_LOG" ] || return 0
+	tl_diag "last lines of the daemon log $(basename "$TL_DAEMON_LOG"):"
+	tl_diag_file "$TL_DAEMON_LOG" 15
+}
+
+tl_ok() {
+	TL_N=$((TL_N + 1))
+	TL_PASS=$((TL_PASS + 1))
+	echo "ok $TL_N - $1"
+}
+
+# tl_not_ok NAME [DIAGNOSTIC…]
+tl_not_ok() {
+	TL_N=$((TL_N + 1))
+	TL_FAIL=$((TL_FAIL + 1))
+	echo "not ok $TL_N - $1"
+	shift
+	for _d in "$@"; do tl_diag "$_d"; done
+	if [ -n "$TL_LAST_REQUEST" ]; then
+		tl_diag "last request: $TL_LAST_REQUEST -> $TL_STATUS"
+		if [ -s "$TL_BODY" ]; then
+			tl_diag "response body: $(head -c 600 "$TL_BODY")"
+		fi
+	fi
+	tl__daemon_tail
+	return 1
+}
+
+# tl_is GOT EXPECTED NAME
+tl_is() {
+	if [ "$1" = "$2" ]; then
+		tl_ok "$3"
+	else
+		tl_not_ok "$3" "expected: $2" "     got: $1"
+	fi
+}
+
+# tl_like GOT EXTENDED-REGEX NAME
+tl_like() {
+	if printf '%s\n' "$1" | grep -Eq -- "$2"; then
+		tl_ok "$3"
+	else
+		tl_not_ok "$3" "expected to match: $2" "                got: $1"
+	fi
+}
+
+# tl_check NAME COMMAND…: ok when COMMAND succeeds
+tl_check() {
+	_name=$1
+	shift
+	if "$@"; then tl_ok "$_name"; else tl_not_ok "$_name" "failed: $*"; fi
+}
+
+tl_done() {
+	echo "1..$TL_N"
+	echo "# $TL_PASS passed, $TL_FAIL failed"
+	if [ "$TL_FAIL" -ne 0 ] || [ "$TL_N" -eq 0 ]; then exit 1; fi
+	exit 0
+}
+
+# tl_bail REASON: give up on the rest of the script (counts as a failure)
+tl_bail() {
+	tl_not_ok "$TL_NAME cannot go on: $1"
+	echo "Bail out! $1"
+	tl_done
+}
+
+# --- time and processes ----------------------------------------------------------
+
+tl_now_ms() {
+	date +%s%3N
+}
+
+# tl_alive PID: the process exists and is not a zombie
+tl_alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	_state=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[ -n "$_state" ] && [ "$_state" != Z ] && [ "$_state" != X ]
+}
+
+# tl_wait_exit PID SECONDS: sets TL_RC to PID's exit status; SIGKILL and
+# TL_RC=137 when it is still running after SECONDS
+tl_wait_exit() {
+	_deadline=$(( $(tl_now_ms) + $2 * 1000 ))
+	while tl_alive "$1"; do
+		if [ "$(tl_now_ms)" -ge "$_deadline" ]; then
+			kill -KILL "$1" 2>/dev/null
+			break
+		fi
+		sleep 0.05
+	done
+	wait "$1"
+	TL_RC=$?
+}
+
+# tl_free_port: a TCP port nobody listens on
+tl_free_port() {
+	pgcluster_free_port
+}
+
+# --- setup and cleanup ---------------------------------------------------------------
+
+tl__cleanup() {
+	_rc=$?
+	set +e
+	for _pid in $TL_DAEMON_PIDS; do
+		tl_alive "$_pid" && kill -TERM "$_pid" 2>/dev/null
+	done
+	for _pid in $TL_DAEMON_PIDS; do
+		tl_alive "$_pid" && tl_wait_exit "$_pid" 10
+	done
+	for _c in $TL_CLUSTERS; do
+		pgcluster_stop "$_c"
+		[ -f "$_c/data/postmaster.pid" ] && pgcluster_kill "$_c"
+	done
+	if [ -n "$TL_DIR" ] && [ -d "$TL_DIR" ]; then
+		if [ "${TL_KEEP:-0}" = 1 ]; then
+			echo "# kept $TL_DIR"
+		else
+			rm -rf "$TL_DIR"
+		fi
+	fi
+	exit "$_rc"
+}
+
+# Drop CHARGEGATE_* variables inherited from the caller so that a developer's
+# environment cannot change what the tests see.
+tl__clean_env() {
+	for _v in $(env | sed -n 's/^\(CHARGEGATE_[A-Za-z0-9_]*\)=.*/\1/p'); do
+		unset "$_v"
+	done
+}
+
+tl_setup() {
+	command -v curl >/dev/null 2>&1 || tl_bail "curl is not installed (run scripts/install-deps)"
+	command -v psql >/dev/null 2>&1 || tl_bail "psql is not installed (run scripts/install-deps)"
+	perl -MJSON::PP -e 1 2>/dev/null || tl_bail "perl with JSON::PP is not installed (run scripts/install-deps)"
+	[ -x "$TL_DAEMON" ] || tl_bail "$TL_DAEMON is not built (top_builddir=$top_builddir)"
+	[ -x "$TL_CTL" ] || tl_bail "$TL_CTL is not built (top_builddir=$top_builddir)"
+	TL_DIR=$(mktemp -d "${TMPDIR:-/tmp}/cg-$TL_NAME.XXXXXX") ||
+		tl_bail "could not create a temporary directory in ${TMPDIR:-/tmp}"
+	trap tl__cleanup EXIT
+	trap 'exit 129' HUP
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	tl__clean_env
+	TL_HDRS=$TL_DIR/response.headers
+	TL_BODY=$TL_DIR/response.body
+	TL_CONF=$TL_DIR/chargegate.conf
+	: >"$TL_CONF"
+	TL_PGDIR=$TL_DIR/pg
+	TL_CLUSTERS=$TL_PGDIR
+	pgcluster_start "$TL_PGDIR" >"$TL_DIR/pgcluster.out" 2>&1 || {
+		sed 's/^/# /' "$TL_DIR/pgcluster.out"
+		tl_bail "could not start a PostgreSQL cluster in $TL_PGDIR"
+	}
+	TL_PGPORT=$PGPORT
+	CHARGEGATE_DATABASE_URL=$CG_DATABASE_URL
+	CHARGEGATE_SQLDIR=$top_srcdir/sql
+	export CHARGEGATE_DATABASE_URL CHARGEGATE_SQLDIR
+	if [ -n "${TL_LOG_LEVEL:-}" ]; then
+		CHARGEGATE_LOG_LEVEL=$TL_LOG_LEVEL
+		export CHARGEGATE_LOG_LEVEL
+	fi
+	tl_diag "temporary directory $TL_DIR, PostgreSQL on port $TL_PGPORT"
+	if [ "${TL_MIGRATE:-yes}" = yes ]; then
+		tl_migrate || tl_bail "chargegatectl migrate failed on a fresh database"
+	fi
+}
+
+# tl_migrate [VAR=value…]: chargegatectl migrate; output in $TL_DIR/migrate.out
+# shellcheck disable=SC2120 # the arguments are optional
+tl_migrate() {
+	env "$@" "$TL_CTL" -c "$TL_CONF" migrate >"$TL_DIR/migrate.out" 2>&1
+	TL_RC=$?
+	if [ "$TL_RC" -ne 0 ]; then
+		tl_diag "chargegatectl migrate exited with status $TL_RC:"
+		tl_diag_file "$TL_DIR/migrate.out"
+		return 1
+	fi
+}
+
+# tl_run SECONDS COMMAND…: run in the foreground with a time limit; stdout in
+# $TL_DIR/run.out, stderr in $TL_DIR/run.err, exit status in TL_RC (124 when
+# the limit was hit)
+tl_run() {
+	_limit=$1
+	shift
+	timeout -k 5 "$_limit" "$@" >"$TL_DIR/run.out" 2>"$TL_DIR/run.err"
+	TL_RC=$?
+}
+
+# tl_failed: the last tl_run exited non-zero on its own (not by the time limit)
+tl_failed() {
+	[ "$TL_RC" -ne 0 ] && [ "$TL_RC" -ne 124 ] && [ "$TL_RC" -ne 137 ]
+}
+
+# --- the daemon ---------------------------------------------------------------------
+
+# tl_start_daemon [VAR=value…]: start chargegated with CHARGEGATE_HTTP_LISTEN
+# on a free port (an assignment given here wins), log to
+# $TL_DIR/chargegated.N.log, and wait until /healthz answers 200.  Sets
+# TL_DAEMON_PID, TL_DAEMON_LOG, TL_BASE_URL.  Records a failure with the log's
+# tail and returns 1 when the daemon exits or does not answer in time.
+# shellcheck disable=SC2120 # the arguments are optional
+tl_start_daemon() {
+	_listen=127.0.0.1:$(tl_free_port)
+	for _a in "$@"; do
+		case $_a in CHARGEGATE_HTTP_LISTEN=*) _listen=${_a#*=} ;; esac
+	done
+	TL_BASE_URL=http://$_listen
+	TL_DAEMON_N=$((TL_DAEMON_N + 1))
+	TL_DAEMON_LOG=$TL_DIR/chargegated.$TL_DAEMON_N.log
+	env CHARGEGATE_HTTP_LISTEN="$_listen" "$@" "$TL_DAEMON" -c "$TL_CONF" >"$TL_DAEMON_LOG" 2>&1 &
+	TL_DAEMON_PID=$!
+	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $TL_DAEMON_PID"
+	_deadline=$(( $(tl_now_ms) + ${TL_START_TIMEOUT:-10} * 1000 ))
+	while :; do
+		if ! tl_alive "$TL_DAEMON_PID"; then
+			wait "$TL_DAEMON_PID"
+			TL_RC=$?
+			tl_not_ok "chargegated starts and answers GET /healthz" \
+				"chargegated exited with status $TL_RC during start-up"
+			return 1
+		fi
+		_code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$TL_BASE_URL/healthz" 2>/dev/null)
+		[ "$_code" = 200 ] && return 0
+		if [ "$(tl_now_ms)" -ge "$_deadline" ]; then
+			tl_not_ok "chargegated starts and answers GET /healthz" \
+				"no 200 from $TL_BASE_URL/healthz within ${TL_START_TIMEOUT:-10} s (last status: $_code)"
+			return 1
+		fi
+		sleep 0.05
+	done
+}
+
+# tl_stop_daemon [PID]: SIGTERM, then expect exit status 0 within 15 s
+# shellcheck disable=SC2120 # the arguments are optional
+tl_stop_daemon() {
+	_pid=${1:-$TL_DAEMON_PID}
+	[ -n "$_pid" ] || return 0
+	kill -TERM "$_pid" 2>/dev/null
+	tl_wait_exit "$_pid" 15
+	_left=
+	for _p in $TL_DAEMON_PIDS; do [ "$_p" = "$_pid" ] || _left="$_left $_p"; done
+	TL_DAEMON_PIDS=$_left
+	[ "$_pid" = "$TL_DAEMON_PID" ] && TL_DAEMON_PID=
+	if [ "$TL_RC" -eq 0 ]; then
+		tl_ok "chargegated drains and exits 0 on SIGTERM"
+	elif [ "$TL_RC" -eq 137 ]; then
+		tl_not_ok "chargegated drains and exits 0 on SIGTERM" "still running 15 s after SIGTERM: killed"
+	else
+		tl_not_ok "chargegated drains and exits 0 on SIGTERM" "exit status $TL_RC"
+	fi
+}
+
+# --- HTTP ----------------------------------------------------------------------------
+
+# tl_http METHOD PATH [curl options…]: request $TL_BASE_URL$PATH.  Sets
+# TL_STATUS (000 when there was no answer); headers in $TL_HDRS, body in
+# $TL_BODY.
+tl_http() {
+	_method=$1
+	_path=$2
+	shift 2
+	TL_LAST_REQUEST="$_method $_path"
+	: >"$TL_HDRS"
+	: >"$TL_BODY"
+	TL_STATUS=$(curl -sS -X "$_method" -o "$TL_BODY" -D "$TL_HDRS" -w '%{http_code}' \
+		--max-time "${TL_HTTP_TIMEOUT:-10}" -H 'Expect:' "$@" "$TL_BASE_URL$_path" \
+		2>"$TL_DIR/curl.err")
+	[ -n "$TL_STATUS" ] || TL_STATUS=000
+	if [ "$TL_STATUS" = 000 ]; then
+		tl_diag "curl: $(cat "$TL_DIR/curl.err")"
+	fi
+	return 0
+}
+
+# tl_post PATH BODY [curl options…]: POST BODY as application/json (a later
+# -H 'Content-Type: …' replaces it; -H 'Content-Type:' removes it)
+tl_post() {
+	_path=$1
+	_data=$2
+	shift 2
+	tl_http POST "$_path" -H 'Content-Type: application/json' --data-binary "$_data" "$@"
+}
+
+# tl_post_file PATH FILE [curl options…]
+tl_post_file() {
+	_path=$1
+	_file=$2
+	shift 2
+	tl_http POST "$_path" -H 'Content-Type: application/json' --data-binary "@$_file" "$@"
+}
+
+# tl_header NAME [FILE]: the value of the last NAME header (case-insensitive)
+tl_header() {
+	awk -v want="$1" '
+		BEGIN { want = tolower(want) }
+		{ sub(/\r$/, "") }
+		/^HTTP\// { v = ""; found = 0; next }
+		{
+			i = index($0, ":")
+			if (i > 0 && tolower(substr($0, 1, i - 1)) == want) {
+				v = substr($0, i + 1); sub(/^[ \t]+/, "", v); sub(/[ \t]+$/, "", v); found = 1
+			}
+		}
+		END { if (found) print v; else exit 1 }' "${2:-$TL_HDRS}"
+}
+
+# --- JSON (perl's core JSON::PP: no jq needed) -------------------------------------------
+
+# tl_json PATH [FILE]: print the value at PATH of the JSON document in FILE
+# (default $TL_BODY).  PATH is dot-separated: object members, array indexes,
+# "*" (every element of an array: one line each), "#" (length of an array or
+# object), "@keys" (an object's member names, sorted, comma-separated),
+# "@type" (object|array|string|number|boolean|null); "" is the whole document.
+# Strings print raw, null as "null", objects and arrays as canonical JSON.
+# Exit status 1 when PATH does not exist, 2 when FILE is not JSON.
+tl_json() {
+	perl -MJSON::PP -e '
+		use strict; use warnings;
+		my ($path, $file) = @ARGV;
+		open(my $fh, "<:raw", $file) or do { print STDERR "tl_json: $file: $!\n"; exit 3 };
+		local $/; my $text = <$fh>;
+		my $js = JSON::PP->new->utf8->allow_nonref->canonical;
+		my $doc = eval { $js->decode($text) };
+		if ($@) { print STDERR "tl_json: not JSON: $@"; exit 2 }
+		sub type_of {
+			my ($v) = @_;
+			return "null" unless defined $v;
+			return "boolean" if JSON::PP::is_bool($v);
+			return "object" if ref $v eq "HASH";
+			return "array" if ref $v eq "ARRAY";
+			return $js->encode($v) =~ /^"/ ? "string" : "number";
+		}
+		sub walk {
+			my ($v, @segs) = @_;
+			return ($v) unless @segs;
+			my $s = shift @segs;
+			if ($s eq "*") {
+				die "missing\n" unless ref $v eq "ARRAY";
+				return map { walk($_, @segs) } @$v;
+			}
+			if ($s eq "#") {
+				return walk(scalar(@$v), @segs) if ref $v eq "ARRAY";
+				return walk(scalar(keys %$v), @segs) if ref $v eq "HASH";
+				die "missing\n";
+			}
+			if ($s eq "\@keys") {
+				die "missing\n" unless ref $v eq "HASH";
+				return walk(join(",", sort keys %$v), @segs);
+			}
+			return walk(type_of($v), @segs) if $s eq "\@type";
+			if (ref $v eq "HASH") {
+				die "missing\n" unless exists $v->{$s};
+				return walk($v->{$s}, @segs);
+			}
+			if (ref $v eq "ARRAY" && $s =~ /^[0-9]+$/) {
+				die "missing\n" unless $s < @$v;
+				return walk($v->[$s], @segs);
+			}
+			die "missing\n";
+		}
+		my @r = eval { walk($doc, grep { length } split(/\./, $path)) };
+		exit 1 if $@;
+		binmode(STDOUT, ":utf8");
+		for my $v (@r) {
+			if (!defined $v) { print "null\n" }
+			elsif (JSON::PP::is_bool($v)) { print(($v ? "true" : "false"), "\n") }
+			elsif (ref $v) { print $js->encode($v), "\n" }
+			else { print "$v\n" }
+		}
+	' "$1" "${2:-$TL_BODY}"
+}
+
+# tl_json_str STRING: STRING as a JSON string literal (ASCII, escaped)
+tl_json_str() {
+	perl -MJSON::PP -e 'print JSON::PP->new->ascii->allow_nonref->encode($ARGV[0])' -- "$1"
+}
+
+# tl_repeat CHAR COUNT
+tl_repeat() {
+	awk -v c="$1" -v n="$2" 'BEGIN { s = ""; for (i = 0; i < n; i++) s = s c; printf "%s", s }'
+}
+
+# --- PostgreSQL ------------------------------------------------------------------------------
+
+# tl_sql SQL [psql options…]: run SQL (read from stdin, so -v variables work:
+# :'name'), print unaligned tuples
+tl_sql() {
+	_q=$1
+	shift
+	printf '%s\n' "$_q" | psql -tAX -q -v ON_ERROR_STOP=1 "$@"
+}
+
+# tl_count TABLE [WHERE-CLAUSE [psql options…]]: rows in chargegate.TABLE
+tl_count() {
+	_table=$1
+	_where=${2:-true}
+	[ $# -ge 2 ] && shift
+	shift
+	tl_sql "select count(*) from chargegate.$_table where $_where" "$@"
+}
+
+# --- assertions about answers -------------------------------------------------------------
+
+# tl_status EXPECTED NAME
+tl_status() {
+	if [ "$TL_STATUS" = "$1" ]; then
+		tl_ok "$2"
+	else
+		tl_not_ok "$2" "expected HTTP status $1, got $TL_STATUS"
+	fi
+}
+
+# tl__problem_errors STATUS: print what is wrong with the last answer as an
+# RFC 9457 problem document with that status (nothing when it is right)
+tl__problem_errors() {
+	[ "$TL_STATUS" = "$1" ] || echo "HTTP status $TL_STATUS, expected $1"
+	_ct=$(tl_header Content-Type) || _ct=
+	printf '%s\n' "$_ct" | grep -Eiq '^application/problem\+json[[:space:]]*(;|$)' ||
+		echo "Content-Type is '$_ct', expected application/problem+json"
+	if ! _t=$(tl_json '@type' 2>/dev/null) || [ "$_t" != object ]; then
+		echo "body is not a JSON object"
+		return 0
+	fi
+	for _m in type title detail; do
+		_t=$(tl_json "$_m.@type") || _t=missing
+		[ "$_t" = string ] || echo "member '$_m' is $_t, expected a string"
+	done
+	_t=$(tl_json status.@type) || _t=missing
+	if [ "$_t" != number ]; then
+		echo "member 'status' is $_t, expected a number"
+	elif [ "$(tl_json status)" != "$1" ]; then
+		echo "member 'status' is $(tl_json status), expected $1"
+	fi
+}
+
+# tl_problem STATUS NAME: the last answer is a problem document with STATUS
+tl_problem() {
+	_errs=$(tl__problem_errors "$1")
+	if [ -z "$_errs" ]; then
+		tl_ok "$2"
+	else
+		_old_ifs=$IFS
+		IFS='
+'
+		set -f
+		# shellcheck disable=SC2086 # one diagnostic per line
+		set -- "$2" $_errs
+		set +f
+		IFS=$_old_ifs
+		tl_not_ok "$@"
+	fi
+}
+
+# tl_bad_request NAME FIELDS: a 400 problem document whose errors list names
+# exactly FIELDS (comma-separated, sorted), each with a non-empty detail
+# string; FIELDS "*" accepts any non-empty list
+tl_bad_request() {
+	_errs=$(tl__problem_errors 400)
+	_t=$(tl_json errors.@type 2>/dev/null) || _t=missing
+	if [ "$_t" != array ]; then
+		_errs="$_errs
+member 'errors' is $_t, expected an array"
+	else
+		_got=$(tl_json 'errors.*.field' | sort | paste -sd, -)
+		if [ "$2" = "*" ]; then
+			[ -n "$_got" ] || _errs="$_errs
+'errors' is empty"
+		elif [ "$_got" != "$2" ]; then
+			_errs="$_errs
+errors name the fields [$_got], expected [$2]"
+		fi
+		_types=$(tl_json 'errors.*.detail.@type' 2>/dev/null | sort -u | paste -sd, -)
+		[ "$_types" = string ] || [ -z "$_got" ] || _errs="$_errs
+not every error has a 'detail' string (types: ${_types:-missing})"
+	fi
+	_errs=$(printf '%s\n' "$_errs" | sed '/^$/d')
+	if [ -z "$_errs" ]; then
+		tl_ok "$1"
+	else
+		_old_ifs=$IFS
+		IFS='
+'
+		set -f
+		# shellcheck disable=SC2086 # one diagnostic per line
+		set -- "$1" $_errs
+		set +f
+		IFS=$_old_ifs
+		tl_not_ok "$@"
+	fi
+}
+
+# tl_poll SECONDS COMMAND…: run COMMAND every 0.1 s until it succeeds;
+# returns 1 when SECONDS pass first
+tl_poll() {
+	_pd=$(( $(tl_now_ms) + $1 * 1000 ))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$(tl_now_ms)" -ge "$_pd" ] && return 1
+		sleep 0.1
+	done
+}
