@@ -2,7 +2,7 @@
  * chargegatectl: the operator's command line -- schema migrations and a
  * look at the state of requests and outboxes.  Blocking libpq is fine here.
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include "infra/config.h"
 #include "infra/log.h"

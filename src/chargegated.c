@@ -1,7 +1,7 @@
 /*
  * chargegated: the daemon.  Wiring only -- every concern lives in a module.
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include "infra/config.h"
 #include "infra/httpserver.h"
@@ -9,6 +9,7 @@
 #include "infra/metrics.h"
 #include "infra/migrate.h"
 #include "infra/pgpool.h"
+#include "infra/sdnotify.h"
 #include "request/api.h"
 #include "request/ingest.h"
 
@@ -127,6 +128,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 		return;
 	}
 	d->draining = true;
+	sdnotify_send("STOPPING=1");
 	log_info("signal %d: draining (stop accepting, answer what is in flight)", (int)sig);
 	httpserver_stop_accepting(d->http);
 	d->drain_timer = event_new(d->base, -1, EV_PERSIST, drain_tick, d);
@@ -140,15 +142,18 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	struct Config fresh;
 	char err[1024];
 
+	sdnotify_send("RELOADING=1");
 	if (!config_load(&fresh, d->config_path, environ, err, sizeof(err))) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		config_free(&fresh);
+		sdnotify_send("READY=1");
 		return;
 	}
 	apply_log_settings(&fresh);
 	config_free(&d->cfg);
 	d->cfg = fresh;
 	log_info("configuration reloaded: log settings applied; other changes take effect at restart");
+	sdnotify_send("READY=1");
 }
 
 static struct event *add_signal(struct Daemon *d, int sig, event_callback_fn cb)
@@ -245,6 +250,7 @@ int main(int argc, char **argv)
 	check_schema(&d.cfg);
 	daemon_setup(&d);
 	log_info("chargegated %s started", PACKAGE_VERSION);
+	sdnotify_send("READY=1");
 	if (event_base_dispatch(d.base) < 0)
 		log_error("the event loop failed");
 	log_info("chargegated stopped");

@@ -392,7 +392,7 @@ static bool mask_host_bits(unsigned char *addr, int bits, int prefix)
 	return had;
 }
 
-static bool check_cidr(const char *elem, char *canon, size_t canonsize, char *why_buf, size_t whysize)
+static bool check_cidr(const char *elem, char *canon, size_t canonsize, char *reason, size_t reasonsize)
 {
 	char host[INET6_ADDRSTRLEN + 1], text[INET6_ADDRSTRLEN];
 	unsigned char addr[16];
@@ -408,18 +408,18 @@ static bool check_cidr(const char *elem, char *canon, size_t canonsize, char *wh
 		af = AF_INET6;
 		bits = 128;
 		if (inet_pton(AF_INET6, host, addr) != 1) {
-			snprintf(why_buf, whysize, "expected an IPv4 or IPv6 subnet such as 192.168.0.0/16 or fd00::/8");
+			snprintf(reason, reasonsize, "expected an IPv4 or IPv6 subnet such as 192.168.0.0/16 or fd00::/8");
 			return false;
 		}
 	}
 	prefix = bits;
 	if (slash && !parse_prefix_len(slash + 1, bits, &prefix)) {
-		snprintf(why_buf, whysize, "prefix length must be a number between 0 and %d", bits);
+		snprintf(reason, reasonsize, "prefix length must be a number between 0 and %d", bits);
 		return false;
 	}
 	if (mask_host_bits(addr, bits, prefix)) {
 		inet_ntop(af, addr, text, sizeof(text));
-		snprintf(why_buf, whysize, "address has bits set after the /%d prefix (did you mean %s/%d?)",
+		snprintf(reason, reasonsize, "address has bits set after the /%d prefix (did you mean %s/%d?)",
 			 prefix, text, prefix);
 		return false;
 	}

@@ -3,7 +3,7 @@
  * produce either a valid request or at least one error, never a crash, a
  * leak or undefined behaviour.  See README.md for how to run it.
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include "request/validate.h"
 

@@ -1,4 +1,4 @@
-#include "config.h"
+#include "autoconfig.h"
 
 #include "request/validate.h"
 

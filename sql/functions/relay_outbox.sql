@@ -1,0 +1,64 @@
+-- chargegate.relay_outbox(p_outbox text, p_limit integer) → integer
+--
+-- The relay of the PostgreSQL transport: claims up to p_limit due, unpublished
+-- rows of the outbox table p_outbox (FOR UPDATE SKIP LOCKED, so concurrent
+-- relays in other daemons take other rows), publishes them to the outbox's
+-- topic with one subscription_message per subscription (fan-out) and marks
+-- them published — all in the caller's transaction, so each row moves exactly
+-- once.  Returns the number of rows moved.  Sends one payload-free NOTIFY on
+-- chargegate_topic_<topic> when it moved anything.
+CREATE OR REPLACE FUNCTION chargegate.relay_outbox(p_outbox text, p_limit integer)
+RETURNS integer
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_topic text;
+    v_moved integer;
+BEGIN
+    SELECT o.topic INTO v_topic FROM chargegate.outbox o WHERE o.name = p_outbox;
+    IF v_topic IS NULL THEN
+        RAISE EXCEPTION 'relay_outbox: unknown outbox "%"', p_outbox
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'relay_outbox: limit must be positive, got %', p_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    EXECUTE format($sql$
+        WITH claimed AS (
+            SELECT o.id FROM chargegate.%1$I o
+             WHERE o.published_at IS NULL AND o.available_at <= now()
+             ORDER BY o.available_at, o.id
+             LIMIT $1
+               FOR UPDATE SKIP LOCKED
+        ), published AS (
+            UPDATE chargegate.%1$I o SET published_at = now()
+              FROM claimed c WHERE o.id = c.id
+            RETURNING o.id, o.event_id, o.event_type, o.aggregate_id, o.payload, o.created_at
+        ), messages AS (
+            INSERT INTO chargegate.topic_message
+                   (topic, event_id, event_type, aggregate_id, payload, created_at)
+            SELECT $2, p.event_id, p.event_type, p.aggregate_id, p.payload, p.created_at
+              FROM published p ORDER BY p.id
+            ON CONFLICT (topic, event_id) DO NOTHING
+            RETURNING id
+        ), fanout AS (
+            INSERT INTO chargegate.subscription_message (subscription, message_id)
+            SELECT s.name, m.id FROM messages m CROSS JOIN chargegate.subscription s
+             WHERE s.topic = $2
+        )
+        SELECT count(*)::integer FROM published
+    $sql$, p_outbox) INTO v_moved USING p_limit, v_topic;
+
+    IF v_moved > 0 THEN
+        PERFORM pg_notify('chargegate_topic_' || v_topic, '');
+    END IF;
+    RETURN v_moved;
+END;
+$function$;
+
+COMMENT ON FUNCTION chargegate.relay_outbox(text, integer) IS
+    'Moves up to p_limit due rows of an outbox table to its topic, exactly once; returns the count.';
