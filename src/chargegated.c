@@ -10,6 +10,10 @@
 #include "infra/migrate.h"
 #include "infra/pgpool.h"
 #include "infra/sdnotify.h"
+#include "queue/pgtransport.h"
+#include "queue/relay.h"
+#include "queue/retention.h"
+#include "queue/transport.h"
 #include "request/api.h"
 #include "request/ingest.h"
 
@@ -29,6 +33,10 @@ struct Daemon {
 	struct Config cfg;
 	struct event_base *base;
 	struct PgPool *pool;
+	struct PgPool *queue_pool;
+	struct Transport *transport;
+	struct Relay *relays[3];
+	struct Retention *retention;
 	struct Ingest *ingest;
 	struct Api *api;
 	struct HttpServer *http;
@@ -104,10 +112,25 @@ static void check_schema(const struct Config *cfg)
 			    CHARGEGATE_SCHEMA_VERSION);
 }
 
+static const char *const outboxes[3] = {
+	"charging_session_request_outbox",
+	"authorization_decision_callback_outbox",
+	"callback_delivery_outbox",
+};
+
+static int busy_work(const struct Daemon *d)
+{
+	int n = httpserver_pending(d->http) + ingest_pending(d->ingest);
+
+	for (int i = 0; i < 3; i++)
+		n += relay_busy(d->relays[i]);
+	return n;
+}
+
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
 	struct Daemon *d = arg;
-	int pending = httpserver_pending(d->http) + ingest_pending(d->ingest);
+	int pending = busy_work(d);
 
 	d->drain_ticks++;
 	if (pending == 0 || d->drain_ticks * 50 >= DRAIN_TIMEOUT_MS) {
@@ -165,6 +188,14 @@ static struct event *add_signal(struct Daemon *d, int sig, event_callback_fn cb)
 	return ev;
 }
 
+/* New requests committed: wake the relay here and, by NOTIFY, in other daemons. */
+static void wake_request_relay(void *arg)
+{
+	struct Transport *t = arg;
+
+	t->ops->notify(t, "outbox:charging_session_request_outbox");
+}
+
 static void daemon_setup(struct Daemon *d)
 {
 	char err[1024];
@@ -177,8 +208,17 @@ static void daemon_setup(struct Daemon *d)
 	d->sigint = add_signal(d, SIGINT, on_stop_signal);
 	d->sighup = add_signal(d, SIGHUP, on_sighup);
 	d->pool = pgpool_new(d->base, "api", d->cfg.database_url, d->cfg.database_pool_size);
+	d->queue_pool = pgpool_new(d->base, "queue", d->cfg.database_url, d->cfg.database_pool_size);
+	d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.database_url, d->cfg.queue_listen);
+	if (d->cfg.relay_enabled) {
+		for (int i = 0; i < 3; i++)
+			d->relays[i] = relay_new(d->base, d->transport, outboxes[i], d->cfg.queue_batch_size,
+						 d->cfg.queue_poll_interval_ms);
+		d->retention = retention_new(d->base, d->queue_pool, d->cfg.queue_retention_ms);
+	}
 	d->ingest = ingest_new(d->base, d->pool, d->cfg.ingest_batch_size, d->cfg.ingest_batch_wait_ms,
 			       d->cfg.database_pool_size > 1 ? d->cfg.database_pool_size - 1 : 1);
+	ingest_on_commit(d->ingest, wake_request_relay, d->transport);
 	d->api = api_new(d->pool, d->ingest, CHARGEGATE_SCHEMA_VERSION);
 	if (d->cfg.http_enabled) {
 		d->http = httpserver_new(d->base, d->cfg.http_listen, d->cfg.http_max_connections, api_handle, d->api,
@@ -193,7 +233,13 @@ static void daemon_cleanup(struct Daemon *d)
 	httpserver_free(d->http);
 	ingest_free(d->ingest);
 	api_free(d->api);
+	/* pools first: their failed callbacks still reach live relays and consumers */
 	pgpool_free(d->pool);
+	pgpool_free(d->queue_pool);
+	for (int i = 0; i < 3; i++)
+		relay_free(d->relays[i]);
+	retention_free(d->retention);
+	d->transport->ops->free(d->transport);
 	event_free(d->sigterm);
 	event_free(d->sigint);
 	event_free(d->sighup);

@@ -1,51 +1,68 @@
 -- chargegate.claim_messages(p_subscription, p_owner, p_limit, p_lease_ms)
 --
--- Leases up to p_limit due messages of a subscription to p_owner for
--- p_lease_ms milliseconds: rows that are ready and due, or leased with an
--- expired lease (their consumer died or stalled).  FOR UPDATE SKIP LOCKED lets
--- any number of consumers claim concurrently without ever receiving the same
--- row.  Each claim increments attempts and the fencing counter; the caller
--- acknowledges with (message_id, fence).  Returns the leased messages in
+-- Leases due batches of a subscription to p_owner for p_lease_ms
+-- milliseconds: batches that are ready and due, or leased with an expired
+-- lease (their consumer died or stalled), in due order, as many as fit in
+-- p_limit messages (always at least one).  FOR UPDATE SKIP LOCKED lets any
+-- number of consumers claim concurrently without ever receiving the same
+-- batch.  Each claim increments attempts and the fencing counter; the caller
+-- settles with (batch_id, fence).  Returns one row per message, in
 -- publication order; handled is true for an event this subscription already
 -- handled (a duplicate delivery), which the consumer acknowledges unhandled.
+DROP FUNCTION IF EXISTS chargegate.claim_messages(text, text, integer, integer);
 CREATE OR REPLACE FUNCTION chargegate.claim_messages(
     p_subscription text, p_owner text, p_limit integer, p_lease_ms integer)
-RETURNS TABLE (message_id bigint, fence bigint, attempts integer, event_id uuid, event_type text,
-               aggregate_id uuid, payload jsonb, published_at timestamptz, handled boolean)
-LANGUAGE sql
+RETURNS TABLE (batch_id bigint, fence bigint, attempts integer, message_id bigint, event_id uuid,
+               event_type text, aggregate_id uuid, payload jsonb, published_at timestamptz, handled boolean)
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+BEGIN
+    -- A lease lost in a crash only makes the message claimable again, so the
+    -- claim need not wait for a WAL flush (the settle transaction does).
+    PERFORM set_config('synchronous_commit', 'off', true);
+    -- EXECUTE plans with the actual values: a generic plan cannot see the
+    -- LIMIT and may sort the whole backlog instead of walking the index.
+    RETURN QUERY EXECUTE $sql$
     WITH due AS (
-        SELECT sm.message_id, sm.state
-          FROM chargegate.subscription_message sm
-         WHERE sm.subscription = p_subscription
-           AND sm.state IN ('ready', 'leased')
-           AND sm.available_at <= now()
-         ORDER BY sm.available_at
-         LIMIT p_limit
+        SELECT b.ctid AS row_id, b.id, b.state, b.available_at, cardinality(b.message_ids) AS n
+          FROM chargegate.subscription_batch b
+         WHERE b.subscription = $1
+           AND b.state IN ('ready', 'leased')
+           AND b.available_at <= now()
+         ORDER BY b.available_at
+         LIMIT $3
            FOR UPDATE SKIP LOCKED
+    ), picked AS (
+        SELECT d.row_id, d.state FROM (
+            SELECT d.*, sum(d.n) OVER (ORDER BY d.available_at, d.id) AS running FROM due d
+        ) d
+         WHERE d.running - d.n < $3
     ), leased AS (
-        UPDATE chargegate.subscription_message sm
+        UPDATE chargegate.subscription_batch b
            SET state = 'leased',
-               lease_owner = p_owner,
-               available_at = now() + make_interval(secs => p_lease_ms / 1000.0),
-               fence = sm.fence + 1,
-               attempts = sm.attempts + 1,
-               last_error = CASE WHEN d.state = 'leased'
-                                 THEN 'lease of ' || sm.lease_owner || ' expired'
-                                 ELSE sm.last_error END
-          FROM due d
-         WHERE sm.subscription = p_subscription AND sm.message_id = d.message_id
-        RETURNING sm.message_id, sm.fence, sm.attempts
+               lease_owner = $2,
+               available_at = now() + make_interval(secs => $4 / 1000.0),
+               fence = b.fence + 1,
+               attempts = b.attempts + 1,
+               last_error = CASE WHEN p.state = 'leased'
+                                 THEN 'lease of ' || b.lease_owner || ' expired'
+                                 ELSE b.last_error END
+          FROM picked p
+         WHERE b.ctid = p.row_id
+        RETURNING b.id, b.fence, b.attempts, b.message_ids
     )
-    SELECT l.message_id, l.fence, l.attempts, m.event_id, m.event_type, m.aggregate_id, m.payload,
-           m.published_at,
-           EXISTS (SELECT 1 FROM chargegate.handled_event h
-                    WHERE h.subscription = p_subscription AND h.event_id = m.event_id)
-      FROM leased l JOIN chargegate.topic_message m ON m.id = l.message_id
-     ORDER BY m.id;
+    SELECT l.id, l.fence, l.attempts, m.id, m.event_id, m.event_type, m.aggregate_id, m.payload,
+           m.published_at, h.event_id IS NOT NULL
+      FROM leased l
+      CROSS JOIN LATERAL unnest(l.message_ids) AS u(message_id)
+      JOIN chargegate.topic_message m ON m.id = u.message_id
+      LEFT JOIN chargegate.handled_event h ON h.subscription = $1 AND h.event_id = m.event_id
+     ORDER BY m.id
+    $sql$ USING p_subscription, p_owner, p_limit, p_lease_ms;
+END;
 $function$;
 
 COMMENT ON FUNCTION chargegate.claim_messages(text, text, integer, integer) IS
-    'Leases up to p_limit due messages of a subscription to a consumer (SKIP LOCKED; fenced).';
+    'Leases due batches of a subscription, up to p_limit messages, to a consumer (SKIP LOCKED; fenced).';

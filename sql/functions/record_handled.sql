@@ -6,6 +6,7 @@
 -- duplicate delivery handled concurrently), the unique violation aborts the
 -- whole transaction, so the handler's writes never happen twice; the runner
 -- then acknowledges the duplicate without handling it again.
+DROP FUNCTION IF EXISTS chargegate.record_handled(text, uuid[]);
 CREATE OR REPLACE FUNCTION chargegate.record_handled(p_subscription text, p_event_ids uuid[])
 RETURNS integer
 LANGUAGE sql

@@ -1,14 +1,18 @@
--- chargegate.relay_outbox(p_outbox text, p_limit integer) → integer
+-- chargegate.relay_outbox(p_outbox text, p_limit integer)
+--     → TABLE (moved integer, next_due_ms bigint)
 --
 -- The relay of the PostgreSQL transport: claims up to p_limit due, unpublished
 -- rows of the outbox table p_outbox (FOR UPDATE SKIP LOCKED, so concurrent
 -- relays in other daemons take other rows), publishes them to the outbox's
--- topic with one subscription_message per subscription (fan-out) and marks
+-- topic with one subscription_batch per subscription (fan-out) and marks
 -- them published — all in the caller's transaction, so each row moves exactly
--- once.  Returns the number of rows moved.  Sends one payload-free NOTIFY on
--- chargegate_topic_<topic> when it moved anything.
+-- once.  Returns the number of rows moved and, when rows are pending but not
+-- yet due (delayed retries), in how many milliseconds the next one is due
+-- (NULL otherwise).  Sends one payload-free NOTIFY on chargegate_topic_<topic>
+-- when it moved anything.
+DROP FUNCTION IF EXISTS chargegate.relay_outbox(text, integer);
 CREATE OR REPLACE FUNCTION chargegate.relay_outbox(p_outbox text, p_limit integer)
-RETURNS integer
+RETURNS TABLE (moved integer, next_due_ms bigint)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -16,12 +20,18 @@ AS $function$
 DECLARE
     v_topic text;
     v_moved integer;
+    v_next  bigint;
 BEGIN
     SELECT o.topic INTO v_topic FROM chargegate.outbox o WHERE o.name = p_outbox;
     IF v_topic IS NULL THEN
         RAISE EXCEPTION 'relay_outbox: unknown outbox "%"', p_outbox
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- Losing this transaction in a crash is harmless (the rows are simply
+    -- still pending), and any later synchronous commit flushes it anyway:
+    -- don't make the wake-up path wait for a WAL flush.
+    PERFORM set_config('synchronous_commit', 'off', true);
+
     IF p_limit IS NULL OR p_limit < 1 THEN
         RAISE EXCEPTION 'relay_outbox: limit must be positive, got %', p_limit
             USING ERRCODE = 'invalid_parameter_value';
@@ -46,19 +56,30 @@ BEGIN
             ON CONFLICT (topic, event_id) DO NOTHING
             RETURNING id
         ), fanout AS (
-            INSERT INTO chargegate.subscription_message (subscription, message_id)
-            SELECT s.name, m.id FROM messages m CROSS JOIN chargegate.subscription s
-             WHERE s.topic = $2
+            INSERT INTO chargegate.subscription_batch (subscription, message_ids, oldest_message_id)
+            SELECT s.name, b.ids, b.oldest
+              FROM (SELECT array_agg(m.id ORDER BY m.id) AS ids, min(m.id) AS oldest FROM messages m) b
+              CROSS JOIN chargegate.subscription s
+             WHERE s.topic = $2 AND b.ids IS NOT NULL
         )
         SELECT count(*)::integer FROM published
     $sql$, p_outbox) INTO v_moved USING p_limit, v_topic;
 
+    EXECUTE format($sql$
+        SELECT ceil(extract(epoch FROM min(o.available_at) - now()) * 1000)::bigint
+          FROM chargegate.%1$I o
+         WHERE o.published_at IS NULL AND o.available_at > now()
+    $sql$, p_outbox) INTO v_next;
+
     IF v_moved > 0 THEN
         PERFORM pg_notify('chargegate_topic_' || v_topic, '');
     END IF;
-    RETURN v_moved;
+    moved := v_moved;
+    next_due_ms := v_next;
+    RETURN NEXT;
 END;
 $function$;
 
 COMMENT ON FUNCTION chargegate.relay_outbox(text, integer) IS
-    'Moves up to p_limit due rows of an outbox table to its topic, exactly once; returns the count.';
+    'Moves up to p_limit due rows of an outbox table to its topic, exactly once; returns the count '
+    'and when the next delayed row is due.';

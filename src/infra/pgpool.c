@@ -61,6 +61,8 @@ struct PgPool {
 	struct event dispatch_ev;
 	pgpool_state_cb state_cb;
 	void *state_arg;
+	pgpool_notify_cb notify_cb;
+	void *notify_arg;
 };
 
 static void conn_start(struct PgConn *c);
@@ -252,6 +254,17 @@ static void conn_query_done(struct PgConn *c)
 	pool_dispatch(c->pool);
 }
 
+static void conn_deliver_notifies(struct PgConn *c)
+{
+	PGnotify *n;
+
+	while ((n = PQnotifies(c->conn)) != NULL) {
+		if (c->pool->notify_cb)
+			c->pool->notify_cb(n->relname, c->pool->notify_arg);
+		PQfreemem(n);
+	}
+}
+
 /* Statement i of a pipelined transaction: 0 is BEGIN, nsteps + 1 is COMMIT. */
 static void tx_store(struct PgQuery *q, PGresult *r)
 {
@@ -305,6 +318,7 @@ static void conn_read_results(struct PgConn *c)
 		conn_broken(c, PQerrorMessage(c->conn));
 		return;
 	}
+	conn_deliver_notifies(c);
 	while (!PQisBusy(c->conn)) {
 		if (conn_take_result(c, PQgetResult(c->conn))) {
 			conn_query_done(c);
@@ -328,14 +342,11 @@ static void conn_flush(struct PgConn *c)
 
 static void conn_idle_input(struct PgConn *c)
 {
-	PGnotify *n;
-
 	if (!PQconsumeInput(c->conn) || PQstatus(c->conn) == CONNECTION_BAD) {
 		conn_broken(c, PQerrorMessage(c->conn));
 		return;
 	}
-	while ((n = PQnotifies(c->conn)) != NULL)
-		PQfreemem(n);
+	conn_deliver_notifies(c);
 	conn_arm(c, EV_READ);
 }
 
@@ -525,6 +536,12 @@ void pgpool_set_state_cb(struct PgPool *pool, pgpool_state_cb cb, void *arg)
 {
 	pool->state_cb = cb;
 	pool->state_arg = arg;
+}
+
+void pgpool_set_notify_cb(struct PgPool *pool, pgpool_notify_cb cb, void *arg)
+{
+	pool->notify_cb = cb;
+	pool->notify_arg = arg;
 }
 
 bool pgpool_is_up(const struct PgPool *pool)

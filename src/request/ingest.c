@@ -51,7 +51,8 @@ struct Ingest {
 	struct Batch *ready_head, *ready_tail;	/* full or due, waiting for a connection */
 	struct event timer;
 	bool timer_armed;
-	struct MetricsHistogram *batch_latency;
+	void (*on_commit)(void *);
+	void *on_commit_arg;
 	uint64_t *batches, *rows, *batch_failures;
 };
 
@@ -198,6 +199,7 @@ static void batch_answer(struct Batch *b, PGresult *res)
 {
 	struct IngestItem **items = calloc((size_t)b->n, sizeof(*items));
 	int i = 0;
+	bool created = false;
 
 	if (!items)
 		fatal("out of memory");
@@ -208,9 +210,12 @@ static void batch_answer(struct Batch *b, PGresult *res)
 
 		if (ord < 1 || ord > b->n || !items[ord - 1])
 			continue;
+		created = created || strcmp(PQgetvalue(res, r, 2), "created") == 0;
 		item_finish(b->ing, items[ord - 1], outcome_of(PQgetvalue(res, r, 2)), PQgetvalue(res, r, 1), NULL);
 		items[ord - 1] = NULL;
 	}
+	if (created && b->ing->on_commit)
+		b->ing->on_commit(b->ing->on_commit_arg);
 	for (i = 0; i < b->n; i++) {
 		if (items[i])
 			item_finish(b->ing, items[i], INGEST_FAILED, NULL, "the database returned no outcome for the row");
@@ -366,6 +371,12 @@ struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *
 	}
 	pump(ing);
 	return it;
+}
+
+void ingest_on_commit(struct Ingest *ing, void (*cb)(void *arg), void *arg)
+{
+	ing->on_commit = cb;
+	ing->on_commit_arg = arg;
 }
 
 int ingest_pending(const struct Ingest *ing)

@@ -39,6 +39,9 @@ void ingest_free(struct Ingest *ing);
 struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *req, const char *idempotency_key,
 				 ingest_cb cb, void *arg);
 
+/* Called after every batch that created at least one request committed. */
+void ingest_on_commit(struct Ingest *ing, void (*cb)(void *arg), void *arg);
+
 /* Items accepted but not yet answered (waiting or in flight). */
 int ingest_pending(const struct Ingest *ing);
 

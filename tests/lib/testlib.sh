@@ -21,6 +21,9 @@
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
+# byte-order sorting and plain messages, whatever the caller's locale
+LC_ALL=C
+export LC_ALL
 
 # shellcheck source=pgcluster.sh source-path=SCRIPTDIR disable=SC1091
 . "$top_srcdir/tests/lib/pgcluster.sh"
@@ -68,14 +71,14 @@ tl__daemon_tail() {
 tl_ok() {
 	TL_N=$((TL_N + 1))
 	TL_PASS=$((TL_PASS + 1))
-	echo "ok $TL_N - $1"
+	printf 'ok %s - %s\n' "$TL_N" "$1"
 }
 
 # tl_not_ok NAME [DIAGNOSTIC…]
 tl_not_ok() {
 	TL_N=$((TL_N + 1))
 	TL_FAIL=$((TL_FAIL + 1))
-	echo "not ok $TL_N - $1"
+	printf 'not ok %s - %s\n' "$TL_N" "$1"
 	shift
 	for _d in "$@"; do tl_diag "$_d"; done
 	if [ -n "$TL_LAST_REQUEST" ]; then
@@ -123,7 +126,7 @@ tl_done() {
 # tl_bail REASON: give up on the rest of the script (counts as a failure)
 tl_bail() {
 	tl_not_ok "$TL_NAME cannot go on: $1"
-	echo "Bail out! $1"
+	printf 'Bail out! %s\n' "$1"
 	tl_done
 }
 
@@ -338,13 +341,23 @@ tl_http() {
 	return 0
 }
 
-# tl_post PATH BODY [curl options…]: POST BODY as application/json (a later
-# -H 'Content-Type: …' replaces it; -H 'Content-Type:' removes it)
+# tl__content_type CURL-OPTIONS…: the Content-Type header to add: none when
+# the options set one (-H 'Content-Type: …'; -H 'Content-Type:' sends none)
+tl__content_type() {
+	for _a in "$@"; do
+		case $_a in [Cc][Oo][Nn][Tt][Ee][Nn][Tt]-[Tt][Yy][Pp][Ee]:*) return 0 ;; esac
+	done
+	echo 'Content-Type: application/json'
+}
+
+# tl_post PATH BODY [curl options…]: POST BODY as application/json unless the
+# options give their own Content-Type
 tl_post() {
 	_path=$1
 	_data=$2
 	shift 2
-	tl_http POST "$_path" -H 'Content-Type: application/json' --data-binary "$_data" "$@"
+	_cth=$(tl__content_type "$@")
+	tl_http POST "$_path" ${_cth:+-H "$_cth"} --data-binary "$_data" "$@"
 }
 
 # tl_post_file PATH FILE [curl options…]
@@ -352,7 +365,8 @@ tl_post_file() {
 	_path=$1
 	_file=$2
 	shift 2
-	tl_http POST "$_path" -H 'Content-Type: application/json' --data-binary "@$_file" "$@"
+	_cth=$(tl__content_type "$@")
+	tl_http POST "$_path" ${_cth:+-H "$_cth"} --data-binary "@$_file" "$@"
 }
 
 # tl_header NAME [FILE]: the value of the last NAME header (case-insensitive)
@@ -476,83 +490,90 @@ tl_status() {
 	fi
 }
 
-# tl__problem_errors STATUS: print what is wrong with the last answer as an
-# RFC 9457 problem document with that status (nothing when it is right)
+# tl__problem_errors STATUS [FIELDS]: print what is wrong with the last answer
+# as an RFC 9457 problem document with that status (nothing when it is right).
+# With FIELDS (comma-separated, sorted; "*": any) it must also carry an
+# "errors" list naming exactly those fields, each with a "detail" string.
 tl__problem_errors() {
-	[ "$TL_STATUS" = "$1" ] || echo "HTTP status $TL_STATUS, expected $1"
 	_ct=$(tl_header Content-Type) || _ct=
-	printf '%s\n' "$_ct" | grep -Eiq '^application/problem\+json[[:space:]]*(;|$)' ||
-		echo "Content-Type is '$_ct', expected application/problem+json"
-	if ! _t=$(tl_json '@type' 2>/dev/null) || [ "$_t" != object ]; then
-		echo "body is not a JSON object"
+	perl -MJSON::PP -e '
+		use strict; use warnings;
+		my ($want, $fields, $status, $ct, $file) = @ARGV;
+		my @e;
+		push @e, "HTTP status $status, expected $want" if $status ne $want;
+		push @e, "Content-Type is \"$ct\", expected application/problem+json"
+			unless $ct =~ m{^application/problem\+json\s*(;|$)}i;
+		open(my $fh, "<:raw", $file) or die "$file: $!\n";
+		local $/; my $text = <$fh>;
+		my $js = JSON::PP->new->utf8->allow_nonref;
+		my $doc = eval { $js->decode($text) };
+		sub kind {
+			my ($v) = @_;
+			return "null" unless defined $v;
+			return "boolean" if JSON::PP::is_bool($v);
+			return ref $v eq "HASH" ? "an object" : ref $v eq "ARRAY" ? "an array"
+				: $js->encode($v) =~ /^"/ ? "a string" : "a number";
+		}
+		if ($@ || ref $doc ne "HASH") {
+			push @e, "the body is not a JSON object: " . substr($text, 0, 200);
+		} else {
+			for my $m (qw(type title detail)) {
+				my $k = exists $doc->{$m} ? kind($doc->{$m}) : "missing";
+				push @e, "member \"$m\" is $k, expected a string" if $k ne "a string";
+			}
+			my $k = exists $doc->{status} ? kind($doc->{status}) : "missing";
+			if ($k ne "a number") { push @e, "member \"status\" is $k, expected a number" }
+			elsif ($doc->{status} != $want) { push @e, "member \"status\" is $doc->{status}, expected $want" }
+			if ($fields ne "") {
+				my $errs = $doc->{errors};
+				if (ref $errs ne "ARRAY") {
+					push @e, "member \"errors\" is not an array";
+				} else {
+					my @got = sort map { ref $_ eq "HASH" && defined $_->{field} ? $_->{field} : "(no field)" } @$errs;
+					my $got = join(",", @got);
+					if ($fields eq "*") { push @e, "\"errors\" is empty" unless @got }
+					elsif ($got ne $fields) { push @e, "errors name the fields [$got], expected [$fields]" }
+					for my $x (@$errs) {
+						next if ref $x eq "HASH" && kind($x->{detail}) eq "a string" && length $x->{detail};
+						push @e, "an error has no \"detail\" string: " . $js->canonical->encode($x);
+					}
+				}
+			}
+		}
+		binmode(STDOUT, ":utf8");
+		print "$_\n" for @e;
+	' "$1" "${2:-}" "$TL_STATUS" "$_ct" "$TL_BODY"
+}
+
+# tl__result NAME ERRORS: ok when ERRORS is empty, else not ok with one
+# diagnostic per line of ERRORS
+tl__result() {
+	if [ -z "$2" ]; then
+		tl_ok "$1"
 		return 0
 	fi
-	for _m in type title detail; do
-		_t=$(tl_json "$_m.@type") || _t=missing
-		[ "$_t" = string ] || echo "member '$_m' is $_t, expected a string"
-	done
-	_t=$(tl_json status.@type) || _t=missing
-	if [ "$_t" != number ]; then
-		echo "member 'status' is $_t, expected a number"
-	elif [ "$(tl_json status)" != "$1" ]; then
-		echo "member 'status' is $(tl_json status), expected $1"
-	fi
+	_name=$1
+	_old_ifs=$IFS
+	IFS='
+'
+	set -f
+	# shellcheck disable=SC2086 # one diagnostic per line
+	set -- "$_name" $2
+	set +f
+	IFS=$_old_ifs
+	tl_not_ok "$@"
 }
 
 # tl_problem STATUS NAME: the last answer is a problem document with STATUS
 tl_problem() {
-	_errs=$(tl__problem_errors "$1")
-	if [ -z "$_errs" ]; then
-		tl_ok "$2"
-	else
-		_old_ifs=$IFS
-		IFS='
-'
-		set -f
-		# shellcheck disable=SC2086 # one diagnostic per line
-		set -- "$2" $_errs
-		set +f
-		IFS=$_old_ifs
-		tl_not_ok "$@"
-	fi
+	tl__result "$2" "$(tl__problem_errors "$1")"
 }
 
 # tl_bad_request NAME FIELDS: a 400 problem document whose errors list names
 # exactly FIELDS (comma-separated, sorted), each with a non-empty detail
 # string; FIELDS "*" accepts any non-empty list
 tl_bad_request() {
-	_errs=$(tl__problem_errors 400)
-	_t=$(tl_json errors.@type 2>/dev/null) || _t=missing
-	if [ "$_t" != array ]; then
-		_errs="$_errs
-member 'errors' is $_t, expected an array"
-	else
-		_got=$(tl_json 'errors.*.field' | sort | paste -sd, -)
-		if [ "$2" = "*" ]; then
-			[ -n "$_got" ] || _errs="$_errs
-'errors' is empty"
-		elif [ "$_got" != "$2" ]; then
-			_errs="$_errs
-errors name the fields [$_got], expected [$2]"
-		fi
-		_types=$(tl_json 'errors.*.detail.@type' 2>/dev/null | sort -u | paste -sd, -)
-		[ "$_types" = string ] || [ -z "$_got" ] || _errs="$_errs
-not every error has a 'detail' string (types: ${_types:-missing})"
-	fi
-	_errs=$(printf '%s\n' "$_errs" | sed '/^$/d')
-	if [ -z "$_errs" ]; then
-		tl_ok "$1"
-	else
-		_old_ifs=$IFS
-		IFS='
-'
-		set -f
-		# shellcheck disable=SC2086 # one diagnostic per line
-		set -- "$1" $_errs
-		set +f
-		IFS=$_old_ifs
-		tl_not_ok "$@"
-	fi
+	tl__result "$1" "$(tl__problem_errors 400 "$2")"
 }
 
 # tl_poll SECONDS COMMAND…: run COMMAND every 0.1 s until it succeeds;

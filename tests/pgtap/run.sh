@@ -38,7 +38,9 @@ psql -X -q -v ON_ERROR_STOP=1 \
 
 ctl="$top_builddir/src/chargegatectl"
 if [ -x "$ctl" ]; then
-	CHARGEGATE_DATABASE_URL="$CG_DATABASE_URL" "$ctl" migrate || {
+	CHARGEGATE_DATABASE_URL="$CG_DATABASE_URL" CHARGEGATE_SQLDIR="$top_srcdir/sql" \
+		"$ctl" migrate >"$tmpdir/migrate.out" 2>&1 || {
+		cat "$tmpdir/migrate.out" >&2
 		echo "pgtap: chargegatectl migrate failed" >&2
 		exit 1
 	}
@@ -53,12 +55,13 @@ else
 	{
 		printf '%s\n' '\set ON_ERROR_STOP 1'
 		echo 'BEGIN;'
+		echo 'SET LOCAL client_min_messages = warning;'
 		echo 'SELECT pg_advisory_xact_lock(hashtext($$chargegate.migrate$$));'
 		echo 'CREATE SCHEMA IF NOT EXISTS chargegate;'
 		echo 'CREATE TABLE IF NOT EXISTS chargegate.schema_version (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());'
 		for f in "$top_srcdir"/sql/[0-9][0-9][0-9]_*.sql; do
 			[ -f "$f" ] || continue
-			base=$(basename "$f" .sql)
+			base=$(basename "$f")
 			version=$(echo "$base" | sed 's/^0*\([0-9]\)/\1/; s/_.*//')
 			printf '%s\n' "\\i '$f'" \
 				"INSERT INTO chargegate.schema_version (version, name) VALUES ($version, '$base');"

@@ -1,0 +1,86 @@
+-- chargegate.purge_expired(p_retention_ms bigint, p_limit integer)
+--     → TABLE (table_name text, deleted bigint)
+--
+-- Retention (DESIGN §2.6): deletes, in bounded batches of at most p_limit rows
+-- per table, what is done and older than p_retention_ms milliseconds —
+-- published outbox rows, topic messages no subscription still holds
+-- (pending, leased or dead rows keep theirs; acknowledged ones are deleted at
+-- acknowledgement),
+-- handled event ids and idempotency keys.  Requests themselves and dead
+-- letters are never removed here.  Call it again while any count equals
+-- p_limit; the daemon does so every few seconds.
+CREATE OR REPLACE FUNCTION chargegate.purge_expired(p_retention_ms bigint, p_limit integer)
+RETURNS TABLE (table_name text, deleted bigint)
+LANGUAGE plpgsql
+VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+    v_cutoff timestamptz := now() - make_interval(secs => p_retention_ms / 1000.0);
+    v_outbox text;
+    v_n      bigint;
+BEGIN
+    IF p_retention_ms IS NULL OR p_retention_ms < 0 OR p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'purge_expired: retention must be >= 0 and limit positive (got %, %)',
+                        p_retention_ms, p_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+
+    FOR v_outbox IN SELECT o.name FROM chargegate.outbox o ORDER BY o.name LOOP
+        EXECUTE format($sql$
+            WITH doomed AS (
+                SELECT o.id FROM chargegate.%1$I o
+                 WHERE o.published_at IS NOT NULL AND o.published_at < $1
+                 ORDER BY o.published_at LIMIT $2
+                   FOR UPDATE SKIP LOCKED
+            ), gone AS (
+                DELETE FROM chargegate.%1$I o USING doomed d WHERE o.id = d.id RETURNING 1
+            )
+            SELECT count(*) FROM gone
+        $sql$, v_outbox) INTO v_n USING v_cutoff, p_limit;
+        table_name := v_outbox; deleted := v_n; RETURN NEXT;
+    END LOOP;
+
+    WITH doomed AS (
+        SELECT m.id FROM chargegate.topic_message m
+         WHERE m.published_at < v_cutoff
+           AND m.id < coalesce((SELECT min(b.oldest_message_id) FROM chargegate.subscription_batch b
+                                  WHERE b.state <> 'dead'), 9223372036854775807)
+           AND m.id NOT IN (SELECT unnest(b.message_ids) FROM chargegate.subscription_batch b
+                             WHERE b.state = 'dead')
+         ORDER BY m.published_at LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM chargegate.topic_message m USING doomed d WHERE m.id = d.id RETURNING 1
+    )
+    SELECT count(*) INTO v_n FROM gone;
+    table_name := 'topic_message'; deleted := v_n; RETURN NEXT;
+
+    WITH doomed AS (
+        SELECT h.subscription, h.event_id FROM chargegate.handled_event h
+         WHERE h.handled_at < v_cutoff
+         ORDER BY h.handled_at LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM chargegate.handled_event h USING doomed d
+         WHERE h.subscription = d.subscription AND h.event_id = d.event_id
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_n FROM gone;
+    table_name := 'handled_event'; deleted := v_n; RETURN NEXT;
+
+    WITH doomed AS (
+        SELECT k.key FROM chargegate.idempotency_key k
+         WHERE k.created_at < v_cutoff
+         ORDER BY k.created_at LIMIT p_limit
+           FOR UPDATE SKIP LOCKED
+    ), gone AS (
+        DELETE FROM chargegate.idempotency_key k USING doomed d WHERE k.key = d.key RETURNING 1
+    )
+    SELECT count(*) INTO v_n FROM gone;
+    table_name := 'idempotency_key'; deleted := v_n; RETURN NEXT;
+END;
+$function$;
+
+COMMENT ON FUNCTION chargegate.purge_expired(bigint, integer) IS
+    'Retention: deletes up to p_limit done rows per table older than p_retention_ms; returns counts.';

@@ -1,0 +1,423 @@
+#include "autoconfig.h"
+
+#include "queue/consumer.h"
+
+#include "infra/log.h"
+#include "infra/metrics.h"
+#include "infra/pgpool.h"
+#include "queue/transport.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#define MAX_BACKOFF_MS 60000
+
+struct Consumer {
+	struct event_base *base;
+	struct Transport *t;
+	struct ConsumerSpec spec;
+	char subscription[64];
+	char topic[64];
+	char owner[128];
+	bool subscribed;
+	bool claiming;
+	bool again;
+	bool failing;
+	int batches;		/* claimed, not settled */
+	struct event run_ev;
+	struct event timer;
+	uint64_t *handled, *retried, *dead, *duplicates, *stale;
+};
+
+struct ConsumerBatch {
+	struct Consumer *c;
+	int n;
+	struct QueueMessage *msgs;
+	struct QueueOutcome *outcomes;
+	int *todo;		/* indexes of the messages given to the handler */
+	int ntodo;
+	struct PgStep *steps;
+	int nsteps;
+	bool resettling;	/* settling again after a failed settle */
+};
+
+static void consumer_claim(struct Consumer *c);
+
+static void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size);
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+static char *xstrdup(const char *s)
+{
+	char *p = strdup(s ? s : "");
+
+	if (!p)
+		fatal("out of memory");
+	return p;
+}
+
+/* The poll fallback: also how a failed claim is retried. */
+static void arm_poll(struct Consumer *c)
+{
+	int64_t ms = c->spec.poll_ms;
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	if (event_add(&c->timer, &tv) != 0)
+		fatal("consumer %s: could not arm the poll timer", c->subscription);
+}
+
+/* --- batches ---------------------------------------------------------------- */
+
+static struct ConsumerBatch *batch_new(struct Consumer *c, const struct QueueMessage *msgs, int n)
+{
+	struct ConsumerBatch *b = xcalloc(1, sizeof(*b));
+
+	b->c = c;
+	b->n = n;
+	b->msgs = xcalloc((size_t)n, sizeof(*b->msgs));
+	b->outcomes = xcalloc((size_t)n, sizeof(*b->outcomes));
+	b->todo = xcalloc((size_t)n, sizeof(*b->todo));
+	for (int i = 0; i < n; i++) {
+		b->msgs[i] = msgs[i];
+		b->msgs[i].payload = xstrdup(msgs[i].payload);
+		if (msgs[i].handled)
+			b->outcomes[i].result = QUEUE_DONE;	/* duplicate: acknowledge, do not handle */
+		else
+			b->todo[b->ntodo++] = i;
+	}
+	return b;
+}
+
+static void steps_free(struct ConsumerBatch *b)
+{
+	for (int k = 0; k < b->nsteps; k++) {
+		for (int i = 0; i < b->steps[k].nparams; i++)
+			free((char *)b->steps[k].values[i]);
+		free((char **)b->steps[k].values);
+		free((char *)b->steps[k].sql);
+	}
+	free(b->steps);
+	b->steps = NULL;
+	b->nsteps = 0;
+}
+
+static void batch_free(struct ConsumerBatch *b)
+{
+	for (int i = 0; i < b->n; i++) {
+		free(b->msgs[i].payload);
+		free(b->outcomes[i].error);
+	}
+	steps_free(b);
+	free(b->msgs);
+	free(b->outcomes);
+	free(b->todo);
+	free(b);
+}
+
+static int64_t backoff_ms(int attempts)
+{
+	int64_t ms = 1000;
+	uint32_t r = 0;
+
+	for (int i = 1; i < attempts && ms < MAX_BACKOFF_MS; i++)
+		ms *= 2;
+	if (ms > MAX_BACKOFF_MS)
+		ms = MAX_BACKOFF_MS;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)getpid();
+	return ms * (80 + (int64_t)(r % 41)) / 100;	/* ±20 % so retries do not march in step */
+}
+
+static void count_outcomes(struct ConsumerBatch *b)
+{
+	struct Consumer *c = b->c;
+
+	for (int i = 0; i < b->n; i++) {
+		switch (b->outcomes[i].result) {
+		case QUEUE_DONE:
+			if (b->msgs[i].handled)
+				(*c->duplicates)++;
+			else
+				(*c->handled)++;
+			break;
+		case QUEUE_RETRY:
+			(*c->retried)++;
+			break;
+		case QUEUE_DEAD:
+			(*c->dead)++;
+			log_warning("consumer %s: event %s (%s) is a dead letter after %d attempts: %s",
+				    c->subscription, b->msgs[i].event_id, b->msgs[i].event_type, b->msgs[i].attempts,
+				    b->outcomes[i].error ? b->outcomes[i].error : "");
+			break;
+		case QUEUE_PENDING:
+			break;
+		}
+	}
+}
+
+static void batch_settle(struct ConsumerBatch *b);
+
+/* The settle transaction failed: give the messages back for another try. */
+static void batch_resettle(struct ConsumerBatch *b, const char *err)
+{
+	log_warning("consumer %s: could not settle a batch of %d (%s); retrying its messages", b->c->subscription,
+		    b->n, err);
+	steps_free(b);
+	for (int i = 0; i < b->n; i++) {
+		b->outcomes[i].result = QUEUE_RETRY;
+		b->outcomes[i].retry_after_ms = 0;
+		free(b->outcomes[i].error);
+		b->outcomes[i].error = xstrdup(err);
+	}
+	b->resettling = true;
+	batch_settle(b);
+}
+
+static void settle_done(int stale, const char *err, void *arg)
+{
+	struct ConsumerBatch *b = arg;
+	struct Consumer *c = b->c;
+
+	if (stale < 0 && !b->resettling) {
+		batch_resettle(b, err);
+		return;
+	}
+	if (stale < 0)
+		log_warning("consumer %s: could not give back %d messages (%s); their leases will expire", c->subscription,
+			    b->n, err);
+	else
+		count_outcomes(b);
+	if (stale > 0) {
+		*c->stale += (uint64_t)stale;
+		log_warning("consumer %s: %d acknowledgements refused: the lease had expired and another consumer "
+			    "owns the message now",
+			    c->subscription, stale);
+	}
+	c->batches--;
+	batch_free(b);
+	event_active(&c->run_ev, EV_TIMEOUT, 0);
+}
+
+static void batch_settle(struct ConsumerBatch *b)
+{
+	struct Consumer *c = b->c;
+	struct SettleRequest req = {
+		.subscription = c->subscription,
+		.owner = c->owner,
+		.max_attempts = c->spec.max_attempts,
+		.n = b->n,
+		.msgs = b->msgs,
+		.outcomes = b->outcomes,
+		.steps = b->steps,
+		.nsteps = b->nsteps,
+	};
+
+	c->t->ops->settle(c->t, &req, settle_done, b);
+}
+
+/* --- handler API ---------------------------------------------------------------- */
+
+int consumer_batch_count(const struct ConsumerBatch *b)
+{
+	return b->ntodo;
+}
+
+const struct QueueMessage *consumer_batch_message(const struct ConsumerBatch *b, int i)
+{
+	return &b->msgs[b->todo[i]];
+}
+
+const char *consumer_batch_subscription(const struct ConsumerBatch *b)
+{
+	return b->c->subscription;
+}
+
+static void set_outcome(struct ConsumerBatch *b, int i, enum QueueResult r, int64_t delay, const char *error)
+{
+	struct QueueOutcome *o = &b->outcomes[b->todo[i]];
+
+	o->result = r;
+	o->retry_after_ms = delay;
+	free(o->error);
+	o->error = error ? xstrdup(error) : NULL;
+}
+
+void consumer_done(struct ConsumerBatch *b, int i)
+{
+	set_outcome(b, i, QUEUE_DONE, 0, NULL);
+}
+
+void consumer_retry(struct ConsumerBatch *b, int i, int64_t delay_ms, const char *error)
+{
+	int attempts = b->msgs[b->todo[i]].attempts;
+
+	set_outcome(b, i, QUEUE_RETRY, delay_ms >= 0 ? delay_ms : backoff_ms(attempts), error);
+}
+
+void consumer_dead(struct ConsumerBatch *b, int i, const char *error)
+{
+	set_outcome(b, i, QUEUE_DEAD, 0, error);
+}
+
+void consumer_add_step(struct ConsumerBatch *b, const char *sql, int nparams, const char *const *values)
+{
+	struct PgStep *s;
+	char **copy = xcalloc((size_t)nparams, sizeof(char *));
+
+	b->steps = realloc(b->steps, (size_t)(b->nsteps + 1) * sizeof(*b->steps));
+	if (!b->steps)
+		fatal("out of memory");
+	for (int i = 0; i < nparams; i++)
+		copy[i] = values[i] ? xstrdup(values[i]) : NULL;
+	s = &b->steps[b->nsteps++];
+	s->sql = xstrdup(sql);
+	s->nparams = nparams;
+	s->values = (const char *const *)copy;
+}
+
+void consumer_batch_finish(struct ConsumerBatch *b)
+{
+	for (int i = 0; i < b->n; i++) {
+		if (b->outcomes[i].result == QUEUE_PENDING) {
+			b->outcomes[i].result = QUEUE_RETRY;
+			b->outcomes[i].retry_after_ms = backoff_ms(b->msgs[i].attempts);
+			b->outcomes[i].error = xstrdup("the handler gave no outcome");
+		}
+	}
+	batch_settle(b);
+}
+
+/* --- claiming ---------------------------------------------------------------- */
+
+static void claim_done(struct QueueMessage *msgs, int n, const char *err, void *arg)
+{
+	struct Consumer *c = arg;
+	struct ConsumerBatch *b;
+
+	c->claiming = false;
+	if (n < 0) {
+		if (!c->failing)
+			log_warning("consumer %s: could not claim messages: %s", c->subscription, err);
+		c->failing = true;
+		return;	/* the poll timer retries */
+	}
+	if (c->failing)
+		log_info("consumer %s: claiming again", c->subscription);
+	c->failing = false;
+	if (n == 0) {
+		if (c->again)
+			event_active(&c->run_ev, EV_TIMEOUT, 0);
+		c->again = false;
+		return;
+	}
+	b = batch_new(c, msgs, n);
+	c->batches++;
+	if (n == c->spec.batch_size || c->again) {
+		c->again = false;
+		event_active(&c->run_ev, EV_TIMEOUT, 0);	/* more may be waiting */
+	}
+	if (b->ntodo == 0)
+		batch_settle(b);
+	else
+		c->spec.handle(b, c->spec.arg);
+}
+
+static void consumer_claim(struct Consumer *c)
+{
+	c->claiming = true;
+	c->t->ops->claim(c->t, c->subscription, c->owner, c->spec.batch_size, c->spec.lease_ms, claim_done, c);
+}
+
+static void subscribe_done(int count, const char *err, void *arg)
+{
+	struct Consumer *c = arg;
+
+	c->claiming = false;
+	if (count < 0) {
+		log_warning("consumer %s: could not subscribe to topic %s: %s", c->subscription, c->topic, err);
+		return;	/* the poll timer retries */
+	}
+	c->subscribed = true;
+	event_active(&c->run_ev, EV_TIMEOUT, 0);
+}
+
+static void run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct Consumer *c = arg;
+
+	if (c->claiming || c->batches >= c->spec.max_batches) {
+		c->again = true;
+		return;
+	}
+	if (!c->subscribed) {
+		c->claiming = true;
+		c->t->ops->subscribe(c->t, c->subscription, c->topic, subscribe_done, c);
+		return;
+	}
+	consumer_claim(c);
+}
+
+static void wake(void *arg)
+{
+	struct Consumer *c = arg;
+
+	event_active(&c->run_ev, EV_TIMEOUT, 0);
+}
+
+struct Consumer *consumer_new(struct event_base *base, struct Transport *t, const struct ConsumerSpec *spec)
+{
+	struct Consumer *c = xcalloc(1, sizeof(*c));
+	char host[64] = "localhost", labels[128], channel[96];
+
+	c->base = base;
+	c->t = t;
+	c->spec = *spec;
+	snprintf(c->subscription, sizeof(c->subscription), "%s", spec->subscription);
+	snprintf(c->topic, sizeof(c->topic), "%s", spec->topic);
+	c->spec.subscription = c->subscription;
+	c->spec.topic = c->topic;
+	if (gethostname(host, sizeof(host)) != 0)
+		log_warning("consumer %s: gethostname failed; leases are owned by \"localhost\"", c->subscription);
+	host[sizeof(host) - 1] = '\0';
+	snprintf(c->owner, sizeof(c->owner), "%s:%ld:%s", host, (long)getpid(), c->subscription);
+	event_assign(&c->run_ev, base, -1, 0, run_cb, c);
+	event_assign(&c->timer, base, -1, EV_PERSIST, run_cb, c);
+	snprintf(labels, sizeof(labels), "subscription=\"%s\"", c->subscription);
+	c->handled = metrics_counter("chargegate_consumer_handled_total", labels, "Messages handled and acknowledged.");
+	c->duplicates = metrics_counter("chargegate_consumer_duplicates_total", labels,
+					"Redelivered messages acknowledged without handling them again.");
+	c->retried = metrics_counter("chargegate_consumer_retries_total", labels, "Handler failures scheduled for retry.");
+	c->dead = metrics_counter("chargegate_consumer_dead_letters_total", labels, "Messages that became dead letters.");
+	c->stale = metrics_counter("chargegate_consumer_stale_acks_total", labels,
+				   "Acknowledgements refused because the lease had expired.");
+	snprintf(channel, sizeof(channel), "topic:%s", c->topic);
+	t->ops->watch(t, channel, wake, c);
+	arm_poll(c);
+	wake(c);
+	return c;
+}
+
+void consumer_free(struct Consumer *c)
+{
+	if (!c)
+		return;
+	event_del(&c->run_ev);
+	evtimer_del(&c->timer);
+	free(c);
+}
+
+int consumer_busy(const struct Consumer *c)
+{
+	return c ? c->batches + (c->claiming ? 1 : 0) : 0;
+}

@@ -1,0 +1,523 @@
+#include "autoconfig.h"
+
+#include "queue/pgtransport.h"
+
+#include "infra/log.h"
+#include "infra/pgpool.h"
+#include "queue/transport.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_WATCHERS 64
+
+struct Watcher {
+	char channel[96];	/* PostgreSQL channel name */
+	transport_wake_cb cb;
+	void *arg;
+};
+
+/* Coalesced NOTIFY: at most one in flight per channel, one more queued. */
+struct Notice {
+	char channel[96];
+	bool in_flight;
+	bool again;
+	struct PgTransport *t;
+};
+
+struct PgTransport {
+	struct Transport base;
+	struct event_base *evbase;
+	struct PgPool *pool;
+	struct PgPool *listen_pool;	/* NULL in poll-only mode */
+	struct Watcher watchers[MAX_WATCHERS];
+	int nwatchers;
+	struct Notice notices[MAX_WATCHERS];
+	int nnotices;
+};
+
+struct Call {
+	struct PgTransport *t;
+	transport_relay_cb relay_cb;
+	transport_count_cb count_cb;
+	transport_claim_cb claim_cb;
+	void *arg;
+};
+
+static struct Call *call_new(struct PgTransport *t, transport_count_cb ccb, transport_claim_cb kcb, void *arg)
+{
+	struct Call *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		fatal("out of memory");
+	c->t = t;
+	c->count_cb = ccb;
+	c->claim_cb = kcb;
+	c->arg = arg;
+	return c;
+}
+
+static struct Call *relay_call_new(struct PgTransport *t, transport_relay_cb cb, void *arg)
+{
+	struct Call *c = call_new(t, NULL, NULL, arg);
+
+	c->relay_cb = cb;
+	return c;
+}
+
+/* "outbox:NAME" -> chargegate_NAME, "topic:NAME" -> chargegate_topic_NAME */
+static void pg_channel(const char *channel, char *out, size_t size)
+{
+	if (strncmp(channel, "outbox:", 7) == 0)
+		snprintf(out, size, "chargegate_%s", channel + 7);
+	else if (strncmp(channel, "topic:", 6) == 0)
+		snprintf(out, size, "chargegate_topic_%s", channel + 6);
+	else
+		snprintf(out, size, "chargegate_%s", channel);
+}
+
+static void wake_local(struct PgTransport *t, const char *pgchan)
+{
+	for (int i = 0; i < t->nwatchers; i++) {
+		if (strcmp(t->watchers[i].channel, pgchan) == 0)
+			t->watchers[i].cb(t->watchers[i].arg);
+	}
+}
+
+static void wake_all(struct PgTransport *t)
+{
+	for (int i = 0; i < t->nwatchers; i++)
+		t->watchers[i].cb(t->watchers[i].arg);
+}
+
+/* --- relay ------------------------------------------------------------------ */
+
+static void count_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	struct Call *c = arg;
+	int n = -1;
+
+	if (st == PG_OK)
+		n = PQntuples(res) > 0 && !PQgetisnull(res, 0, 0) ? atoi(PQgetvalue(res, 0, 0)) : 0;
+	c->count_cb(n, st == PG_OK ? NULL : err, c->arg);
+	free(c);
+}
+
+static void relay_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	struct Call *c = arg;
+	bool ok = st == PG_OK && PQntuples(res) == 1;
+	int n = ok ? atoi(PQgetvalue(res, 0, 0)) : -1;
+	int64_t next = ok && !PQgetisnull(res, 0, 1) ? atoll(PQgetvalue(res, 0, 1)) : -1;
+	char chan[96];
+
+	/* the function's NOTIFY reaches other daemons; wake our own consumers now */
+	if (n > 0) {
+		snprintf(chan, sizeof(chan), "chargegate_topic_%s", PQgetvalue(res, 0, 2));
+		wake_local(c->t, chan);
+	}
+	c->relay_cb(n, next, ok ? NULL : (err ? err : "relay_outbox returned no row"), c->arg);
+	free(c);
+}
+
+static void pg_relay(struct Transport *tr, const char *outbox, int limit, transport_relay_cb cb, void *arg)
+{
+	struct PgTransport *t = tr->impl;
+	char lim[16];
+	const char *params[2] = { outbox, lim };
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	pgpool_query(t->pool,
+		     "SELECT r.moved, r.next_due_ms, (SELECT topic FROM chargegate.outbox WHERE name = $1) "
+		     "FROM chargegate.relay_outbox($1, $2::int) r",
+		     2, params, relay_done, relay_call_new(t, cb, arg));
+}
+
+/* --- subscriptions -------------------------------------------------------------- */
+
+static void pg_subscribe(struct Transport *tr, const char *subscription, const char *topic, transport_count_cb cb,
+			 void *arg)
+{
+	struct PgTransport *t = tr->impl;
+	const char *params[2] = { subscription, topic };
+
+	pgpool_query(t->pool, "SELECT 1 FROM chargegate.ensure_subscription($1, $2)", 2, params, count_done,
+		     call_new(t, cb, NULL, arg));
+}
+
+static void copy_field(char *dst, size_t size, PGresult *res, int row, int col)
+{
+	snprintf(dst, size, "%s", PQgetvalue(res, row, col));
+}
+
+static void claim_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	struct Call *c = arg;
+	struct QueueMessage *msgs = NULL;
+	int n = 0;
+
+	if (st == PG_OK && (n = PQntuples(res)) > 0) {
+		msgs = calloc((size_t)n, sizeof(*msgs));
+		if (!msgs)
+			fatal("out of memory");
+		for (int i = 0; i < n; i++) {
+			msgs[i].lease_id = atoll(PQgetvalue(res, i, 0));
+			msgs[i].fence = atoll(PQgetvalue(res, i, 1));
+			msgs[i].attempts = atoi(PQgetvalue(res, i, 2));
+			msgs[i].id = atoll(PQgetvalue(res, i, 3));
+			copy_field(msgs[i].event_id, sizeof(msgs[i].event_id), res, i, 4);
+			copy_field(msgs[i].event_type, sizeof(msgs[i].event_type), res, i, 5);
+			copy_field(msgs[i].aggregate_id, sizeof(msgs[i].aggregate_id), res, i, 6);
+			msgs[i].payload = strdup(PQgetvalue(res, i, 7));
+			if (!msgs[i].payload)
+				fatal("out of memory");
+			msgs[i].handled = PQgetvalue(res, i, 9)[0] == 't';
+		}
+	}
+	c->claim_cb(msgs, st == PG_OK ? n : -1, st == PG_OK ? NULL : err, c->arg);
+	transport_free_messages(msgs, n);
+	free(c);
+}
+
+static void pg_claim(struct Transport *tr, const char *subscription, const char *owner, int limit, int64_t lease_ms,
+		     transport_claim_cb cb, void *arg)
+{
+	struct PgTransport *t = tr->impl;
+	char lim[16], lease[32];
+	const char *params[4] = { subscription, owner, lim, lease };
+
+	snprintf(lim, sizeof(lim), "%d", limit);
+	snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
+	pgpool_query(t->pool, "SELECT * FROM chargegate.claim_messages($1, $2, $3::int, $4::int)", 4, params,
+		     claim_done, call_new(t, NULL, cb, arg));
+}
+
+/* --- settle ------------------------------------------------------------------ */
+
+/* Array literals for the settle statements. */
+struct SettleArrays {
+	struct evbuffer *handled;	/* event ids newly handled */
+	struct evbuffer *lease_ids, *fences;
+	struct evbuffer *fail_ids, *fail_leases, *fail_delays, *fail_errors;
+	int nhandled, nleases, nfail;
+};
+
+static void arr_sep(struct evbuffer *b, int count)
+{
+	evbuffer_add(b, count ? "," : "{", 1);
+}
+
+static void arr_text(struct evbuffer *b, int count, const char *s)
+{
+	arr_sep(b, count);
+	evbuffer_add(b, "\"", 1);
+	for (const char *p = s ? s : ""; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			evbuffer_add(b, "\\", 1);
+		evbuffer_add(b, p, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+static void arr_num(struct evbuffer *b, int count, long long v)
+{
+	arr_sep(b, count);
+	evbuffer_add_printf(b, "%lld", v);
+}
+
+static char *arr_close(struct evbuffer *b, int count)
+{
+	size_t len;
+	char *s;
+
+	if (count == 0)
+		evbuffer_add(b, "{", 1);
+	evbuffer_add(b, "}", 1);
+	len = evbuffer_get_length(b);
+	s = malloc(len + 1);
+	if (!s)
+		fatal("out of memory");
+	evbuffer_remove(b, s, len);
+	s[len] = '\0';
+	evbuffer_free(b);
+	return s;
+}
+
+/* Messages arrive grouped by lease; each lease is listed once. */
+static bool lease_seen(const struct SettleRequest *req, int upto, int64_t lease_id)
+{
+	for (int j = upto - 1; j >= 0; j--) {
+		if (req->msgs[j].lease_id == lease_id)
+			return true;
+	}
+	return false;
+}
+
+static void settle_collect(const struct SettleRequest *req, struct SettleArrays *a)
+{
+	for (int i = 0; i < req->n; i++) {
+		const struct QueueMessage *m = &req->msgs[i];
+		const struct QueueOutcome *o = &req->outcomes[i];
+
+		if (!lease_seen(req, i, m->lease_id)) {
+			arr_num(a->lease_ids, a->nleases, m->lease_id);
+			arr_num(a->fences, a->nleases++, m->fence);
+		}
+		if (o->result == QUEUE_DONE) {
+			if (!m->handled)
+				arr_text(a->handled, a->nhandled++, m->event_id);
+			continue;
+		}
+		arr_num(a->fail_ids, a->nfail, m->id);
+		arr_num(a->fail_leases, a->nfail, m->lease_id);
+		arr_sep(a->fail_delays, a->nfail);
+		if (o->result == QUEUE_RETRY)
+			evbuffer_add_printf(a->fail_delays, "%lld", (long long)o->retry_after_ms);
+		else
+			evbuffer_add(a->fail_delays, "NULL", 4);
+		arr_text(a->fail_errors, a->nfail++, o->error ? o->error : "failed");
+	}
+}
+
+struct SettleCall {
+	struct Call call;
+	int settle_step;
+	const struct QueueMessage *msgs;	/* the caller's, alive until the callback */
+	int n;
+	char *owned[8];
+};
+
+/* Messages of the leases that were refused as stale. */
+static int count_stale(PGresult *r, const struct SettleCall *sc)
+{
+	int stale = 0;
+
+	for (int i = 0; i < PQntuples(r); i++) {
+		int64_t lease = atoll(PQgetvalue(r, i, 0));
+
+		if (strcmp(PQgetvalue(r, i, 1), "stale") != 0)
+			continue;
+		for (int k = 0; k < sc->n; k++)
+			stale += sc->msgs[k].lease_id == lease;
+	}
+	return stale;
+}
+
+static void settle_done(enum PgStatus st, PGresult **results, int nsteps, const char *err, void *arg)
+{
+	struct SettleCall *sc = arg;
+
+	sc->call.count_cb(st == PG_OK ? count_stale(results[sc->settle_step], sc) : -1,
+			  st == PG_OK ? NULL : err, sc->call.arg);
+	for (size_t i = 0; i < sizeof(sc->owned) / sizeof(sc->owned[0]); i++)
+		free(sc->owned[i]);
+	free(sc);
+}
+
+static struct evbuffer *buf_new(void)
+{
+	struct evbuffer *b = evbuffer_new();
+
+	if (!b)
+		fatal("out of memory");
+	return b;
+}
+
+static const char settle_sql[] =
+	"SELECT * FROM chargegate.settle_batches($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], "
+	"$7::int[], $8::text[], $9::int)";
+
+/*
+ * One transaction: the handled event ids first (a duplicate aborts it all,
+ * see record_handled), then the handler's own writes, then the settlement.
+ */
+static void pg_settle(struct Transport *tr, const struct SettleRequest *req, transport_count_cb cb, void *arg)
+{
+	struct PgTransport *t = tr->impl;
+	struct SettleCall *sc = calloc(1, sizeof(*sc));
+	struct SettleArrays a = { buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), 0, 0, 0 };
+	struct PgStep *steps = calloc((size_t)req->nsteps + 2, sizeof(*steps));
+	const char *hp[2], *sp[9];
+	char maxatt[16];
+	int k = 0;
+
+	if (!sc || !steps)
+		fatal("out of memory");
+	sc->call.t = t;
+	sc->call.count_cb = cb;
+	sc->call.arg = arg;
+	sc->msgs = req->msgs;
+	sc->n = req->n;
+	settle_collect(req, &a);
+	sc->owned[0] = arr_close(a.handled, a.nhandled);
+	sc->owned[1] = arr_close(a.lease_ids, a.nleases);
+	sc->owned[2] = arr_close(a.fences, a.nleases);
+	sc->owned[3] = arr_close(a.fail_ids, a.nfail);
+	sc->owned[4] = arr_close(a.fail_leases, a.nfail);
+	sc->owned[5] = arr_close(a.fail_delays, a.nfail);
+	sc->owned[6] = arr_close(a.fail_errors, a.nfail);
+	snprintf(maxatt, sizeof(maxatt), "%d", req->max_attempts);
+	if (a.nhandled) {
+		hp[0] = req->subscription;
+		hp[1] = sc->owned[0];
+		steps[k++] = (struct PgStep){ "SELECT chargegate.record_handled($1, $2::uuid[])", 2, hp };
+	}
+	for (int i = 0; i < req->nsteps; i++)
+		steps[k++] = req->steps[i];
+	sp[0] = req->subscription;
+	sp[1] = req->owner;
+	for (int i = 1; i <= 6; i++)
+		sp[i + 1] = sc->owned[i];
+	sp[8] = maxatt;
+	sc->settle_step = k;
+	steps[k++] = (struct PgStep){ settle_sql, 9, sp };
+	pgpool_tx(t->pool, steps, k, settle_done, sc);
+	free(steps);
+}
+
+/* --- wake-ups -------------------------------------------------------------------- */
+
+static void listen_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	if (st != PG_OK)
+		log_warning("queue: LISTEN failed: %s", err);
+}
+
+static void listen_channel(struct PgTransport *t, const char *pgchan)
+{
+	char sql[160];
+
+	if (!t->listen_pool)
+		return;
+	snprintf(sql, sizeof(sql), "LISTEN \"%s\"", pgchan);
+	pgpool_query(t->listen_pool, sql, 0, NULL, listen_done, NULL);
+}
+
+static void pg_watch(struct Transport *tr, const char *channel, transport_wake_cb cb, void *arg)
+{
+	struct PgTransport *t = tr->impl;
+	struct Watcher *w;
+
+	if (t->nwatchers == MAX_WATCHERS)
+		fatal("queue: more than %d watchers", MAX_WATCHERS);
+	w = &t->watchers[t->nwatchers++];
+	pg_channel(channel, w->channel, sizeof(w->channel));
+	w->cb = cb;
+	w->arg = arg;
+	listen_channel(t, w->channel);
+}
+
+static void notify_send(struct Notice *n);
+
+static void notify_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	struct Notice *n = arg;
+
+	n->in_flight = false;
+	if (st != PG_OK)
+		log_debug("queue: NOTIFY %s failed (pollers will catch up): %s", n->channel, err);
+	if (n->again) {
+		n->again = false;
+		notify_send(n);
+	}
+}
+
+static void notify_send(struct Notice *n)
+{
+	const char *params[1] = { n->channel };
+
+	n->in_flight = true;
+	pgpool_query(n->t->pool, "SELECT pg_notify($1, '')", 1, params, notify_done, n);
+}
+
+static struct Notice *notice_for(struct PgTransport *t, const char *pgchan)
+{
+	for (int i = 0; i < t->nnotices; i++) {
+		if (strcmp(t->notices[i].channel, pgchan) == 0)
+			return &t->notices[i];
+	}
+	if (t->nnotices == MAX_WATCHERS)
+		return NULL;
+	snprintf(t->notices[t->nnotices].channel, sizeof(t->notices[0].channel), "%s", pgchan);
+	t->notices[t->nnotices].t = t;
+	return &t->notices[t->nnotices++];
+}
+
+/*
+ * In-process watchers are woken at once; other daemons get a payload-free
+ * NOTIFY from its own small transaction, so the writer's transaction never
+ * takes NOTIFY's global commit lock.  Bursts coalesce into one NOTIFY in
+ * flight and at most one queued.
+ */
+static void pg_notify_channel(struct Transport *tr, const char *channel)
+{
+	struct PgTransport *t = tr->impl;
+	char pgchan[96];
+	struct Notice *n;
+
+	pg_channel(channel, pgchan, sizeof(pgchan));
+	wake_local(t, pgchan);
+	n = notice_for(t, pgchan);
+	if (!n)
+		return;
+	if (n->in_flight)
+		n->again = true;
+	else
+		notify_send(n);
+}
+
+static void on_notification(const char *channel, void *arg)
+{
+	wake_local(arg, channel);
+}
+
+/* After (re)connecting: listen again and catch up on what was missed meanwhile. */
+static void on_listen_state(bool up, void *arg)
+{
+	struct PgTransport *t = arg;
+
+	if (!up)
+		return;
+	for (int i = 0; i < t->nwatchers; i++)
+		listen_channel(t, t->watchers[i].channel);
+	wake_all(t);
+}
+
+static void pg_free(struct Transport *tr)
+{
+	struct PgTransport *t = tr->impl;
+
+	pgpool_free(t->listen_pool);
+	free(t);
+}
+
+static const struct TransportOps pg_ops = {
+	.name = "postgres",
+	.relay = pg_relay,
+	.subscribe = pg_subscribe,
+	.claim = pg_claim,
+	.settle = pg_settle,
+	.watch = pg_watch,
+	.notify = pg_notify_channel,
+	.free = pg_free,
+};
+
+struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, const char *conninfo, bool listen)
+{
+	struct PgTransport *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		fatal("out of memory");
+	t->base.ops = &pg_ops;
+	t->base.impl = t;
+	t->evbase = base;
+	t->pool = pool;
+	if (listen) {
+		t->listen_pool = pgpool_new(base, "listen", conninfo, 1);
+		pgpool_set_notify_cb(t->listen_pool, on_notification, t);
+		pgpool_set_state_cb(t->listen_pool, on_listen_state, t);
+	}
+	return &t->base;
+}

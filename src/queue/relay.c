@@ -1,0 +1,134 @@
+#include "autoconfig.h"
+
+#include "queue/relay.h"
+
+#include "infra/log.h"
+#include "infra/metrics.h"
+#include "queue/transport.h"
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERROR_BACKOFF_MS 1000
+
+struct Relay {
+	struct event_base *base;
+	struct Transport *t;
+	char outbox[64];
+	int batch_size;
+	int64_t poll_ms;
+	bool running;
+	bool again;		/* woken while running */
+	bool failing;		/* log one line per outage */
+	struct event run_ev;	/* deferred start after a wake-up */
+	struct event timer;	/* poll fallback, due delayed rows, error backoff */
+	uint64_t *moved;
+};
+
+static void relay_run(struct Relay *r);
+
+static void arm_timer(struct Relay *r, int64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+
+	evtimer_add(&r->timer, &tv);
+}
+
+static void relay_done(int moved, int64_t next_due_ms, const char *err, void *arg)
+{
+	struct Relay *r = arg;
+	int64_t wait = r->poll_ms;
+
+	r->running = false;
+	if (moved < 0) {
+		if (!r->failing)
+			log_warning("relay %s: could not relay: %s", r->outbox, err);
+		r->failing = true;
+		arm_timer(r, ERROR_BACKOFF_MS < wait ? ERROR_BACKOFF_MS : wait);
+		return;
+	}
+	if (r->failing)
+		log_info("relay %s: relaying again", r->outbox);
+	r->failing = false;
+	*r->moved += (uint64_t)moved;
+	if (moved > 0)
+		log_debug("relay %s: moved %d rows", r->outbox, moved);
+	if (moved == r->batch_size || r->again) {
+		r->again = false;
+		relay_run(r);	/* a backlog drains in steady, capped batches */
+		return;
+	}
+	if (next_due_ms >= 0 && next_due_ms < wait)
+		wait = next_due_ms;
+	arm_timer(r, wait);
+}
+
+static void relay_run(struct Relay *r)
+{
+	r->running = true;
+	evtimer_del(&r->timer);
+	r->t->ops->relay(r->t, r->outbox, r->batch_size, relay_done, r);
+}
+
+static void run_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct Relay *r = arg;
+
+	if (r->running)
+		r->again = true;
+	else
+		relay_run(r);
+}
+
+static void wake(void *arg)
+{
+	struct Relay *r = arg;
+
+	event_active(&r->run_ev, EV_TIMEOUT, 0);
+}
+
+struct Relay *relay_new(struct event_base *base, struct Transport *t, const char *outbox, int batch_size,
+			int64_t poll_ms)
+{
+	struct Relay *r = calloc(1, sizeof(*r));
+	char labels[128];
+
+	if (!r)
+		fatal("out of memory");
+	r->base = base;
+	r->t = t;
+	snprintf(r->outbox, sizeof(r->outbox), "%s", outbox);
+	r->batch_size = batch_size;
+	r->poll_ms = poll_ms;
+	event_assign(&r->run_ev, base, -1, 0, run_cb, r);
+	evtimer_assign(&r->timer, base, run_cb, r);
+	snprintf(labels, sizeof(labels), "outbox=\"%s\"", outbox);
+	r->moved = metrics_counter("chargegate_relay_rows_total", labels, "Outbox rows published to their topic.");
+	snprintf(labels, sizeof(labels), "outbox:%s", outbox);
+	t->ops->watch(t, labels, wake, r);
+	wake(r);	/* catch up on what is pending at start */
+	return r;
+}
+
+void relay_free(struct Relay *r)
+{
+	if (!r)
+		return;
+	event_del(&r->run_ev);
+	evtimer_del(&r->timer);
+	free(r);
+}
+
+uint64_t relay_rows(const struct Relay *r)
+{
+	return r ? *r->moved : 0;
+}
+
+int relay_busy(const struct Relay *r)
+{
+	return r && r->running ? 1 : 0;
+}

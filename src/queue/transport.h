@@ -1,0 +1,87 @@
+/*
+ * The transport: how outbox rows become topic messages and how
+ * subscriptions receive them.  The relay and the consumer runner speak only
+ * this interface; the PostgreSQL transport (pgtransport.c) and the optional
+ * Kafka module implement it.
+ */
+#ifndef CHARGEGATE_TRANSPORT_H
+#define CHARGEGATE_TRANSPORT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct PgStep;
+
+struct QueueMessage {
+	int64_t id;		/* the message's id in its topic */
+	int64_t lease_id;	/* the leased batch it came in (PostgreSQL); 0 where none */
+	int64_t fence;		/* lease fencing token (0 where the transport has none) */
+	int attempts;		/* deliveries so far, this one included */
+	bool handled;		/* this subscription handled the event already (duplicate) */
+	char event_id[37];
+	char event_type[64];
+	char aggregate_id[37];
+	char *payload;		/* JSON text */
+};
+
+enum QueueResult { QUEUE_PENDING = 0, QUEUE_DONE, QUEUE_RETRY, QUEUE_DEAD };
+
+/* The outcome of one message, filled in by its handler. */
+struct QueueOutcome {
+	enum QueueResult result;
+	int64_t retry_after_ms;	/* QUEUE_RETRY */
+	char *error;		/* QUEUE_RETRY, QUEUE_DEAD */
+};
+
+/*
+ * A handled batch to settle in one transaction: the handler's own writes
+ * (steps), the handled event ids, the acknowledgements, retries and dead
+ * letters.  Either all of it commits or none.
+ */
+struct SettleRequest {
+	const char *subscription;
+	const char *owner;
+	int max_attempts;
+	int n;
+	const struct QueueMessage *msgs;
+	const struct QueueOutcome *outcomes;
+	const struct PgStep *steps;
+	int nsteps;
+};
+
+typedef void (*transport_count_cb)(int count, const char *err, void *arg);
+/* moved: rows relayed (-1 on error); next_due_ms: when a delayed row is due (-1: none) */
+typedef void (*transport_relay_cb)(int moved, int64_t next_due_ms, const char *err, void *arg);
+typedef void (*transport_claim_cb)(struct QueueMessage *msgs, int n, const char *err, void *arg);
+typedef void (*transport_wake_cb)(void *arg);
+
+struct Transport;
+
+struct TransportOps {
+	const char *name;
+	/* Move up to limit due rows of an outbox table to its topic. */
+	void (*relay)(struct Transport *t, const char *outbox, int limit, transport_relay_cb cb, void *arg);
+	/* Create the subscription if needed (count unused). */
+	void (*subscribe)(struct Transport *t, const char *subscription, const char *topic, transport_count_cb cb,
+			  void *arg);
+	/* Lease up to limit messages; msgs (owned by the transport) live until the callback returns. */
+	void (*claim)(struct Transport *t, const char *subscription, const char *owner, int limit, int64_t lease_ms,
+		      transport_claim_cb cb, void *arg);
+	/* Settle a batch; count = messages whose acknowledgement was refused as stale. */
+	void (*settle)(struct Transport *t, const struct SettleRequest *req, transport_count_cb cb, void *arg);
+	/* Call cb when new work may be waiting on channel ("outbox:NAME" or "topic:NAME"). */
+	void (*watch)(struct Transport *t, const char *channel, transport_wake_cb cb, void *arg);
+	/* Tell watchers here and in other daemons that channel has new work. */
+	void (*notify)(struct Transport *t, const char *channel);
+	void (*free)(struct Transport *t);
+};
+
+struct Transport {
+	const struct TransportOps *ops;
+	void *impl;
+};
+
+/* Frees a claim's messages (for transports building QueueMessage arrays). */
+void transport_free_messages(struct QueueMessage *msgs, int n);
+
+#endif
