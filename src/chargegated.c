@@ -1,21 +1,32 @@
 /*
- * chargegated: the daemon.  Wiring only -- every concern lives in a module.
+ * chargegated: the daemon.  Wiring only -- every concern lives in a module:
+ * the API and group commit (request/), the relays and consumers (queue/),
+ * the authorization worker (authorization/), callback delivery and retries
+ * (notification/), and the request status consumers (request/).
  */
 #include "autoconfig.h"
 
+#include "authorization/worker.h"
+#include "infra/addrpolicy.h"
 #include "infra/config.h"
+#include "infra/httpclient.h"
 #include "infra/httpserver.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "infra/migrate.h"
 #include "infra/pgpool.h"
 #include "infra/sdnotify.h"
+#include "infra/signing.h"
+#include "notification/retry.h"
+#include "notification/sender.h"
 #include "queue/pgtransport.h"
 #include "queue/relay.h"
 #include "queue/retention.h"
+#include "queue/settings.h"
 #include "queue/transport.h"
 #include "request/api.h"
 #include "request/ingest.h"
+#include "request/status.h"
 
 #include <event2/event.h>
 #include <getopt.h>
@@ -25,18 +36,39 @@
 #include <string.h>
 
 #define DRAIN_TIMEOUT_MS 10000
+#define NOUTBOXES 4
 
 extern char **environ;
+
+static const char *const outboxes[NOUTBOXES] = {
+	"charging_session_request_outbox",
+	"authorization_decision_callback_outbox",
+	"callback_delivery_outbox",
+	"callback_retry_outbox",
+};
+
+/* What the callback sender reads; rebuilt on reload. */
+struct CallbackPolicy {
+	struct AddrPolicy *policy;
+	struct SigningKey *key, *previous_key;
+};
 
 struct Daemon {
 	const char *config_path;
 	struct Config cfg;
 	struct event_base *base;
-	struct PgPool *pool;
-	struct PgPool *queue_pool;
+	struct PgPool *pool, *queue_pool;
 	struct Transport *transport;
-	struct Relay *relays[3];
+	struct QueueSettings qs;
+	struct Relay *relays[NOUTBOXES];
 	struct Retention *retention;
+	struct HttpClient *http_client;
+	struct CallbackPolicy cb;
+	struct SenderSettings sender_settings;
+	struct AuthzWorker *authz;
+	struct Sender *sender;
+	struct RetryScheduler *retry;
+	struct RequestStatus *status;
 	struct Ingest *ingest;
 	struct Api *api;
 	struct HttpServer *http;
@@ -55,17 +87,6 @@ static void usage(FILE *out)
 		"  -h, --help          this text\n");
 }
 
-static void load_config_or_die(struct Daemon *d)
-{
-	char err[1024];
-
-	if (!config_load(&d->cfg, d->config_path, environ, err, sizeof(err))) {
-		fprintf(stderr, "chargegated: %s\n", err);
-		config_free(&d->cfg);
-		exit(1);
-	}
-}
-
 static void apply_log_settings(const struct Config *cfg)
 {
 	enum LogLevel level = LOG_LVL_INFO;
@@ -77,13 +98,63 @@ static void apply_log_settings(const struct Config *cfg)
 	log_setup(level, format);
 }
 
-static void check_startup_config(const struct Config *cfg)
+/* Builds what the sender needs from cfg; false with err on a bad secret or network. */
+static bool callback_policy_build(const struct Config *cfg, struct CallbackPolicy *out, char *err, size_t errsize)
 {
-	if (!cfg->database_url || !*cfg->database_url)
+	struct CallbackPolicy p = { addrpolicy_new(cfg->callback_allow_private_networks), NULL, NULL };
+
+	for (int i = 0; i < cfg->callback_allowed_networks_len; i++) {
+		if (!addrpolicy_allow_network(p.policy, cfg->callback_allowed_networks[i], err, errsize))
+			goto fail;
+	}
+	if (cfg->callback_signing_secret && !(p.key = signing_key_new(cfg->callback_signing_secret, err, errsize)))
+		goto fail;
+	if (cfg->callback_previous_signing_secret &&
+	    !(p.previous_key = signing_key_new(cfg->callback_previous_signing_secret, err, errsize)))
+		goto fail;
+	*out = p;
+	return true;
+fail:
+	addrpolicy_free(p.policy);
+	signing_key_free(p.key);
+	return false;
+}
+
+static void callback_policy_free(struct CallbackPolicy *p)
+{
+	addrpolicy_free(p->policy);
+	signing_key_free(p->key);
+	signing_key_free(p->previous_key);
+	memset(p, 0, sizeof(*p));
+}
+
+static void sender_settings_fill(struct Daemon *d)
+{
+	d->sender_settings = (struct SenderSettings){
+		.timeout_ms = d->cfg.callback_timeout_ms,
+		.schedule_ms = d->cfg.callback_retry_schedule_ms,
+		.schedule_len = d->cfg.callback_retry_schedule_len,
+		.max_retry_after_ms = d->cfg.callback_max_retry_after_ms,
+		.policy = d->cb.policy,
+		.key = d->cb.key,
+		.previous_key = d->cb.previous_key,
+	};
+}
+
+static void check_startup_config(struct Daemon *d)
+{
+	char err[512];
+
+	if (!d->cfg.database_url || !*d->cfg.database_url)
 		fatal("database.url is not set: set it in the configuration file or in CHARGEGATE_DATABASE_URL");
-	if (strcmp(cfg->transport_kind, "kafka") == 0)
+	if (strcmp(d->cfg.transport_kind, "kafka") == 0)
 		fatal("transport.kind = kafka needs the Kafka module, which this build does not have: "
 		      "rebuild with ./configure --enable-kafka (or install the chargegate-kafka package)");
+	if (d->cfg.consumers_enabled && (!d->cfg.authorization_url || !*d->cfg.authorization_url))
+		fatal("authorization.url is not set but consumers are enabled: set it (CHARGEGATE_AUTHORIZATION_URL), "
+		      "or set consumers.enabled = false on a host that only accepts requests");
+	if (!callback_policy_build(&d->cfg, &d->cb, err, sizeof(err)))
+		fatal("callback settings: %s", err);
 }
 
 /* Blocking, once, before the loop starts: refuse a schema that is behind. */
@@ -112,17 +183,12 @@ static void check_schema(const struct Config *cfg)
 			    CHARGEGATE_SCHEMA_VERSION);
 }
 
-static const char *const outboxes[3] = {
-	"charging_session_request_outbox",
-	"authorization_decision_callback_outbox",
-	"callback_delivery_outbox",
-};
-
 static int busy_work(const struct Daemon *d)
 {
-	int n = httpserver_pending(d->http) + ingest_pending(d->ingest);
+	int n = httpserver_pending(d->http) + ingest_pending(d->ingest) + authz_worker_busy(d->authz) +
+		sender_busy(d->sender) + retry_scheduler_busy(d->retry) + request_status_busy(d->status);
 
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < NOUTBOXES; i++)
 		n += relay_busy(d->relays[i]);
 	return n;
 }
@@ -135,7 +201,9 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	d->drain_ticks++;
 	if (pending == 0 || d->drain_ticks * 50 >= DRAIN_TIMEOUT_MS) {
 		if (pending)
-			log_warning("drain timed out with %d requests unanswered", pending);
+			log_warning("drain timed out with %d pieces of work unfinished (their leases will expire and "
+				    "another daemon, or this one after a restart, finishes them)",
+				    pending);
 		event_base_loopexit(d->base, NULL);
 	}
 }
@@ -152,30 +220,37 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	}
 	d->draining = true;
 	sdnotify_send("STOPPING=1");
-	log_info("signal %d: draining (stop accepting, answer what is in flight)", (int)sig);
+	log_info("signal %d: draining (stop accepting, finish what is in flight)", (int)sig);
 	httpserver_stop_accepting(d->http);
 	d->drain_timer = event_new(d->base, -1, EV_PERSIST, drain_tick, d);
 	if (!d->drain_timer || event_add(d->drain_timer, &tick) != 0)
 		fatal("could not arm the drain timer");
 }
 
+/* SIGHUP: reloadable keys take effect; anything else keeps the running configuration. */
 static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
 	struct Daemon *d = arg;
 	struct Config fresh;
+	struct CallbackPolicy cb;
 	char err[1024];
 
 	sdnotify_send("RELOADING=1");
-	if (!config_load(&fresh, d->config_path, environ, err, sizeof(err))) {
+	if (!config_load(&fresh, d->config_path, environ, err, sizeof(err)) ||
+	    !config_reload_allowed(&d->cfg, &fresh, err, sizeof(err)) ||
+	    !callback_policy_build(&fresh, &cb, err, sizeof(err))) {
 		log_error("reload failed, keeping the running configuration: %s", err);
 		config_free(&fresh);
 		sdnotify_send("READY=1");
 		return;
 	}
 	apply_log_settings(&fresh);
+	callback_policy_free(&d->cb);
+	d->cb = cb;
 	config_free(&d->cfg);
 	d->cfg = fresh;
-	log_info("configuration reloaded: log settings applied; other changes take effect at restart");
+	sender_settings_fill(d);
+	log_info("configuration reloaded");
 	sdnotify_send("READY=1");
 }
 
@@ -196,10 +271,52 @@ static void wake_request_relay(void *arg)
 	t->ops->notify(t, "outbox:charging_session_request_outbox");
 }
 
-static void daemon_setup(struct Daemon *d)
+static void setup_queue(struct Daemon *d)
+{
+	d->qs = (struct QueueSettings){ d->cfg.queue_batch_size, d->cfg.queue_lease_ms, d->cfg.queue_max_attempts,
+					d->cfg.queue_poll_interval_ms };
+	d->queue_pool = pgpool_new(d->base, "queue", d->cfg.database_url, d->cfg.database_pool_size);
+	d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.database_url, d->cfg.queue_listen);
+	if (!d->cfg.relay_enabled)
+		return;
+	for (int i = 0; i < NOUTBOXES; i++)
+		d->relays[i] = relay_new(d->base, d->transport, outboxes[i], d->cfg.queue_batch_size,
+					 d->cfg.queue_poll_interval_ms);
+	d->retention = retention_new(d->base, d->queue_pool, d->cfg.queue_retention_ms);
+}
+
+static void setup_contexts(struct Daemon *d)
+{
+	if (!d->cfg.consumers_enabled)
+		return;
+	d->http_client = httpclient_new(d->base, d->cfg.authorization_concurrency + d->cfg.callback_concurrency);
+	sender_settings_fill(d);
+	d->authz = authz_worker_new(d->base, d->transport, d->http_client, &d->qs, d->cfg.authorization_url,
+				    d->cfg.authorization_timeout_ms);
+	d->sender = sender_new(d->base, d->transport, d->http_client, &d->qs, &d->sender_settings);
+	d->retry = retry_scheduler_new(d->base, d->transport, &d->qs);
+	d->status = request_status_new(d->base, d->transport, &d->qs);
+}
+
+static void setup_api(struct Daemon *d)
 {
 	char err[1024];
 
+	if (!d->cfg.http_enabled)
+		return;
+	d->pool = pgpool_new(d->base, "api", d->cfg.database_url, d->cfg.database_pool_size);
+	d->ingest = ingest_new(d->base, d->pool, d->cfg.ingest_batch_size, d->cfg.ingest_batch_wait_ms,
+			       d->cfg.database_pool_size > 1 ? d->cfg.database_pool_size - 1 : 1);
+	ingest_on_commit(d->ingest, wake_request_relay, d->transport);
+	d->api = api_new(d->pool, d->ingest, CHARGEGATE_SCHEMA_VERSION);
+	d->http = httpserver_new(d->base, d->cfg.http_listen, d->cfg.http_max_connections, api_handle, d->api, err,
+				 sizeof(err));
+	if (!d->http)
+		fatal("%s", err);
+}
+
+static void daemon_setup(struct Daemon *d)
+{
 	d->base = event_base_new();
 	if (!d->base)
 		fatal("could not create the event loop");
@@ -207,25 +324,9 @@ static void daemon_setup(struct Daemon *d)
 	d->sigterm = add_signal(d, SIGTERM, on_stop_signal);
 	d->sigint = add_signal(d, SIGINT, on_stop_signal);
 	d->sighup = add_signal(d, SIGHUP, on_sighup);
-	d->pool = pgpool_new(d->base, "api", d->cfg.database_url, d->cfg.database_pool_size);
-	d->queue_pool = pgpool_new(d->base, "queue", d->cfg.database_url, d->cfg.database_pool_size);
-	d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.database_url, d->cfg.queue_listen);
-	if (d->cfg.relay_enabled) {
-		for (int i = 0; i < 3; i++)
-			d->relays[i] = relay_new(d->base, d->transport, outboxes[i], d->cfg.queue_batch_size,
-						 d->cfg.queue_poll_interval_ms);
-		d->retention = retention_new(d->base, d->queue_pool, d->cfg.queue_retention_ms);
-	}
-	d->ingest = ingest_new(d->base, d->pool, d->cfg.ingest_batch_size, d->cfg.ingest_batch_wait_ms,
-			       d->cfg.database_pool_size > 1 ? d->cfg.database_pool_size - 1 : 1);
-	ingest_on_commit(d->ingest, wake_request_relay, d->transport);
-	d->api = api_new(d->pool, d->ingest, CHARGEGATE_SCHEMA_VERSION);
-	if (d->cfg.http_enabled) {
-		d->http = httpserver_new(d->base, d->cfg.http_listen, d->cfg.http_max_connections, api_handle, d->api,
-					 err, sizeof(err));
-		if (!d->http)
-			fatal("%s", err);
-	}
+	setup_queue(d);
+	setup_contexts(d);
+	setup_api(d);
 }
 
 static void daemon_cleanup(struct Daemon *d)
@@ -233,13 +334,19 @@ static void daemon_cleanup(struct Daemon *d)
 	httpserver_free(d->http);
 	ingest_free(d->ingest);
 	api_free(d->api);
-	/* pools first: their failed callbacks still reach live relays and consumers */
+	/* clients and pools first: their failed callbacks still reach live consumers */
+	httpclient_free(d->http_client);
 	pgpool_free(d->pool);
 	pgpool_free(d->queue_pool);
-	for (int i = 0; i < 3; i++)
+	authz_worker_free(d->authz);
+	sender_free(d->sender);
+	retry_scheduler_free(d->retry);
+	request_status_free(d->status);
+	for (int i = 0; i < NOUTBOXES; i++)
 		relay_free(d->relays[i]);
 	retention_free(d->retention);
 	d->transport->ops->free(d->transport);
+	callback_policy_free(&d->cb);
 	event_free(d->sigterm);
 	event_free(d->sigint);
 	event_free(d->sighup);
@@ -288,14 +395,21 @@ static void parse_args(struct Daemon *d, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	struct Daemon d = { 0 };
+	char err[1024];
 
 	parse_args(&d, argc, argv);
-	load_config_or_die(&d);
+	if (!config_load(&d.cfg, d.config_path, environ, err, sizeof(err))) {
+		fprintf(stderr, "chargegated: %s\n", err);
+		config_free(&d.cfg);
+		return 1;
+	}
 	apply_log_settings(&d.cfg);
-	check_startup_config(&d.cfg);
+	check_startup_config(&d);
 	check_schema(&d.cfg);
 	daemon_setup(&d);
-	log_info("chargegated %s started", PACKAGE_VERSION);
+	log_info("chargegated %s started (api %s, relays %s, consumers %s, transport %s)", PACKAGE_VERSION,
+		 d.cfg.http_enabled ? "on" : "off", d.cfg.relay_enabled ? "on" : "off",
+		 d.cfg.consumers_enabled ? "on" : "off", d.transport->ops->name);
 	sdnotify_send("READY=1");
 	if (event_base_dispatch(d.base) < 0)
 		log_error("the event loop failed");

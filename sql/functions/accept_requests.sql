@@ -133,14 +133,16 @@ BEGIN
     --    request behind every key this call did not claim: it sees keys
     --    committed by concurrent transactions we waited for in step 1, and
     --    keys claimed earlier in this batch.
+    --    Created elements skip the lookup (a one-time filter in the lateral
+    --    subquery), so a batch of new requests costs no index probes here.
     SELECT array_agg(u.ord::integer ORDER BY u.ord),
-           array_agg(coalesce(c.id, r.request_id) ORDER BY u.ord),
+           array_agg(coalesce(c.id, e.request_id) ORDER BY u.ord),
            array_agg(CASE
                          WHEN c.id IS NOT NULL THEN 'created'
-                         WHEN r.request_id IS NULL THEN NULL
-                         WHEN r.station_id = u.station_id
-                          AND r.driver_token = u.driver_token
-                          AND r.callback_url = u.callback_url THEN 'replayed'
+                         WHEN e.request_id IS NULL THEN NULL
+                         WHEN e.station_id = u.station_id
+                          AND e.driver_token = u.driver_token
+                          AND e.callback_url = u.callback_url THEN 'replayed'
                          ELSE 'conflict'
                      END ORDER BY u.ord)
       INTO v_ords, v_ids, v_outcomes
@@ -148,10 +150,12 @@ BEGIN
            WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, ord)
       LEFT JOIN unnest(v_created_ords, v_created_ids) AS c(ord, id)
              ON c.ord = u.ord
-      LEFT JOIN chargegate.idempotency_key k
-             ON c.id IS NULL AND k.key = u.idem_key
-      LEFT JOIN chargegate.charging_session_request r
-             ON r.request_id = k.request_id;
+      LEFT JOIN LATERAL (
+               SELECT r.request_id, r.station_id, r.driver_token, r.callback_url
+                 FROM chargegate.idempotency_key k
+                 JOIN chargegate.charging_session_request r ON r.request_id = k.request_id
+                WHERE c.id IS NULL AND k.key = u.idem_key
+           ) AS e ON true;
 
     v_missing := array_position(v_outcomes, NULL);
     IF v_missing IS NOT NULL THEN

@@ -257,3 +257,58 @@ const char *json_to_text(struct json_object *obj, size_t *len_out)
 		*len_out = len;
 	return s;
 }
+
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_seq_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+
+	if (p[0] < 0x80)
+		return p[0] ? 1 : 0;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		len = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		len = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	}
+	if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+	    (p[0] == 0xf4 && p[1] > 0x8f))
+		return 0;	/* overlong, surrogate or beyond U+10FFFF */
+	return len;
+}
+
+struct json_object *json_new_string_lossy(const char *s, size_t len)
+{
+	char *clean = malloc(len + 1);
+	size_t o = 0;
+	struct json_object *obj;
+
+	if (!clean)
+		fatal("out of memory");
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
+
+		if (n == 0) {
+			clean[o++] = '?';
+			i++;
+			continue;
+		}
+		memcpy(clean + o, s + i, n);
+		o += n;
+		i += n;
+	}
+	clean[o] = '\0';
+	obj = json_object_new_string_len(clean, (int)o);
+	free(clean);
+	if (!obj)
+		fatal("out of memory");
+	return obj;
+}

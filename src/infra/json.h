@@ -43,6 +43,12 @@ void json_set(struct json_object *obj, const char *key, struct json_object *val)
 /* Append val to array arr, taking over the caller's reference. */
 void json_append(struct json_object *arr, struct json_object *val);
 
+/*
+ * A JSON string of text from outside (a response body): NUL bytes and
+ * invalid UTF-8 become '?', so PostgreSQL's jsonb accepts it.
+ */
+struct json_object *json_new_string_lossy(const char *s, size_t len);
+
 /* Compact text of obj (no spaces, "/" not escaped), owned by obj and valid
  * until obj changes or is released.  *len_out gets its length if not NULL. */
 const char *json_to_text(struct json_object *obj, size_t *len_out);

@@ -13,7 +13,7 @@
 #include <stdio.h>
 
 /* The schema version this build needs: the highest sql/NNN_*.sql. */
-#define CHARGEGATE_SCHEMA_VERSION 3
+#define CHARGEGATE_SCHEMA_VERSION 4
 
 /* One query returning the applied version (0 when none) as its only value. */
 extern const char migrate_version_sql[];

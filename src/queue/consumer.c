@@ -24,6 +24,7 @@ struct Consumer {
 	struct ConsumerSpec spec;
 	char subscription[64];
 	char topic[64];
+	char notify[96];
 	char owner[128];
 	bool subscribed;
 	bool claiming;
@@ -198,6 +199,8 @@ static void settle_done(int stale, const char *err, void *arg)
 			    b->n, err);
 	else
 		count_outcomes(b);
+	if (stale >= 0 && c->notify[0] && b->ntodo > 0)
+		c->t->ops->notify(c->t, c->notify);	/* wake the relay of what the handler wrote */
 	if (stale > 0) {
 		*c->stale += (uint64_t)stale;
 		log_warning("consumer %s: %d acknowledgements refused: the lease had expired and another consumer "
@@ -385,8 +388,10 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	c->spec = *spec;
 	snprintf(c->subscription, sizeof(c->subscription), "%s", spec->subscription);
 	snprintf(c->topic, sizeof(c->topic), "%s", spec->topic);
+	snprintf(c->notify, sizeof(c->notify), "%s", spec->notify ? spec->notify : "");
 	c->spec.subscription = c->subscription;
 	c->spec.topic = c->topic;
+	c->spec.notify = NULL;	/* spec's strings are the caller's; use the copies */
 	if (gethostname(host, sizeof(host)) != 0)
 		log_warning("consumer %s: gethostname failed; leases are owned by \"localhost\"", c->subscription);
 	host[sizeof(host) - 1] = '\0';

@@ -28,6 +28,8 @@ struct ConsumerSpec {
 	int64_t poll_ms;
 	consumer_handler handle;
 	void *arg;
+	/* Channel to notify after a batch settled (the outbox the handler writes), or NULL. */
+	const char *notify;
 };
 
 struct Consumer *consumer_new(struct event_base *base, struct Transport *t, const struct ConsumerSpec *spec);

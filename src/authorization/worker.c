@@ -1,0 +1,261 @@
+#include "autoconfig.h"
+
+#include "authorization/worker.h"
+
+#include "infra/httpclient.h"
+#include "infra/json.h"
+#include "infra/log.h"
+#include "infra/url.h"
+#include "infra/uuid.h"
+#include "queue/consumer.h"
+#include "queue/settings.h"
+#include "queue/transport.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define AUDIT_BODY_MAX (64 * 1024)
+
+struct AuthzWorker {
+	struct HttpClient *http;
+	char *url;
+	int64_t timeout_ms;
+	struct Consumer *consumer;
+};
+
+/* A batch in flight: one audit item per message, filled as answers come. */
+struct AuthzBatch {
+	struct AuthzWorker *w;
+	struct ConsumerBatch *b;
+	struct json_object *items;	/* JSON array, one object per message */
+	int outstanding;
+};
+
+struct AuthzCall {
+	struct AuthzBatch *ab;
+	struct json_object *item;	/* borrowed from ab->items */
+	char request_id[37];
+};
+
+static const char *const decisions[] = { "allowed", "not_allowed", "unknown", "invalid" };
+
+static bool token_is_valid(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n < 1 || n > 255)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
+			return false;
+	}
+	return true;
+}
+
+/* The command is re-validated: the API checked it, but the queue is an edge too. */
+static const char *revalidate(const char *station, const char *token, const char *url)
+{
+	char err[160];
+
+	if (!station || !uuid_is_canonical(station, strlen(station)))
+		return "station_id is not a canonical UUID";
+	if (!token || !token_is_valid(token))
+		return "driver_token is not 1 to 255 printable ASCII characters";
+	if (!url || !url_check_callback(url, strlen(url), NULL, err, sizeof(err)))
+		return "callback_url is not a valid http(s) URL";
+	return NULL;
+}
+
+static void batch_finish(struct AuthzBatch *ab)
+{
+	const char *text = json_to_text(ab->items, NULL);
+
+	consumer_add_step(ab->b, "SELECT chargegate.record_authorizations($1::jsonb)", 1, &text);
+	consumer_batch_finish(ab->b);
+	json_object_put(ab->items);
+	free(ab);
+}
+
+static void decide(struct json_object *item, const char *decision, const char *reason, const char *cause)
+{
+	char buf[512];
+
+	json_set_string(item, "decision", decision);
+	if (reason)
+		json_set_string(item, "reason", reason);
+	if (cause)
+		json_set_string(item, "cause", cause);
+	log_info("authorization: request %s: %s%s%s%s%s", json_get_string(item, "request_id"), decision,
+		 reason ? " reason=" : "", reason ? log_sanitize(buf, sizeof(buf), reason, strlen(reason)) : "",
+		 cause ? " cause=" : "", cause ? cause : "");
+}
+
+static bool known_decision(const char *s)
+{
+	for (size_t i = 0; i < sizeof(decisions) / sizeof(decisions[0]); i++) {
+		if (strcmp(s, decisions[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* DESIGN §4: anything but a 2xx JSON answer with a known status is "unknown". */
+static void interpret(struct json_object *item, const struct HttpClientResponse *r)
+{
+	struct json_object *answer = NULL;
+	const char *status, *reason;
+	char cls[HTTPCLIENT_CLASS_SIZE], err[256], cause[512];
+
+	if (r->error != HTTPC_OK || r->status < 200 || r->status > 299) {
+		snprintf(cause, sizeof(cause), "%s%s%s", httpclient_error_class_name(r, cls, sizeof(cls)),
+			 r->error_text && r->error_text[0] ? ": " : "", r->error_text ? r->error_text : "");
+		decide(item, "unknown", NULL, cause);
+		return;
+	}
+	if (!json_parse_object(r->body, r->body_len, &answer, err, sizeof(err))) {
+		snprintf(cause, sizeof(cause), "unparseable answer: %s", err);
+		decide(item, "unknown", NULL, cause);
+		return;
+	}
+	status = json_get_string(answer, "status");
+	reason = json_get_string(answer, "reason");
+	if (!status || !known_decision(status)) {
+		decide(item, "unknown", reason, "answer has no valid status");
+	} else {
+		decide(item, status, reason, NULL);
+	}
+	json_object_put(answer);
+}
+
+static void answered(const struct HttpClientResponse *r, void *arg)
+{
+	struct AuthzCall *call = arg;
+	struct AuthzBatch *ab = call->ab;
+
+	if (r->error != HTTPC_ERR_CANCELLED) {
+		if (r->error == HTTPC_OK)
+			json_set_int(call->item, "http_status", r->status);
+		json_set_int(call->item, "latency_ms", r->latency_ms);
+		if (r->body_len > 0)
+			json_set(call->item, "response",
+				 json_new_string_lossy(r->body, r->body_len < AUDIT_BODY_MAX ? r->body_len : AUDIT_BODY_MAX));
+		interpret(call->item, r);
+	} else {
+		decide(call->item, "unknown", NULL, "daemon shutting down before the answer");
+	}
+	free(call);
+	if (--ab->outstanding == 0)
+		batch_finish(ab);
+}
+
+static void ask(struct AuthzBatch *ab, struct json_object *item, const char *station, const char *token)
+{
+	struct AuthzCall *call = calloc(1, sizeof(*call));
+	struct json_object *sent = json_new_object();
+	static const char *const headers[] = { "Content-Type: application/json", "Accept: application/json", NULL };
+	struct HttpClientRequest req = { 0 };
+	size_t len;
+
+	if (!call)
+		fatal("out of memory");
+	json_set_string(sent, "station_id", station);
+	json_set_string(sent, "driver_token", token);
+	call->ab = ab;
+	call->item = item;
+	req.url = ab->w->url;
+	req.body = json_to_text(sent, &len);
+	req.body_len = len;
+	req.headers = headers;
+	req.timeout_ms = (long)ab->w->timeout_ms;
+	ab->outstanding++;
+	httpclient_post(ab->w->http, &req, answered, call);
+	json_set(item, "sent", sent);
+}
+
+static struct json_object *item_for(const struct QueueMessage *m, struct json_object *payload)
+{
+	struct json_object *item = json_new_object();
+
+	json_set_string(item, "request_id", m->aggregate_id);
+	json_set_string(item, "event_id", m->event_id);
+	json_set_string(item, "station_id", json_get_string(payload, "station_id"));
+	json_set_string(item, "driver_token", json_get_string(payload, "driver_token"));
+	json_set_string(item, "callback_url", json_get_string(payload, "callback_url"));
+	return item;
+}
+
+static void handle(struct ConsumerBatch *b, void *arg)
+{
+	struct AuthzBatch *ab = calloc(1, sizeof(*ab));
+	char err[256];
+
+	if (!ab)
+		fatal("out of memory");
+	ab->w = arg;
+	ab->b = b;
+	ab->items = json_new_array();
+	ab->outstanding = 1;	/* held until every call is sent */
+	for (int i = 0; i < consumer_batch_count(b); i++) {
+		const struct QueueMessage *m = consumer_batch_message(b, i);
+		struct json_object *payload = NULL, *item;
+		const char *why;
+
+		if (!json_parse_object(m->payload, strlen(m->payload), &payload, err, sizeof(err))) {
+			consumer_dead(b, i, err);
+			continue;
+		}
+		item = item_for(m, payload);
+		json_append(ab->items, item);
+		why = revalidate(json_get_string(payload, "station_id"), json_get_string(payload, "driver_token"),
+				 json_get_string(payload, "callback_url"));
+		if (why)
+			decide(item, "invalid", NULL, why);
+		else
+			ask(ab, item, json_get_string(payload, "station_id"), json_get_string(payload, "driver_token"));
+		json_object_put(payload);
+		consumer_done(b, i);
+	}
+	if (--ab->outstanding == 0)
+		batch_finish(ab);
+}
+
+struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *t, struct HttpClient *http,
+				     const struct QueueSettings *qs, const char *url, int64_t timeout_ms)
+{
+	struct AuthzWorker *w = calloc(1, sizeof(*w));
+	struct ConsumerSpec spec = {
+		.subscription = "authorization",
+		.topic = "charging_session_request",
+		.batch_size = qs->batch_size,
+		.max_batches = 8,	/* answers take a network round trip: keep several batches going */
+		.lease_ms = qs->lease_ms,
+		.max_attempts = qs->max_attempts,
+		.poll_ms = qs->poll_ms,
+		.handle = handle,
+		.notify = "outbox:authorization_decision_callback_outbox",
+	};
+
+	if (!w || !(w->url = strdup(url)))
+		fatal("out of memory");
+	w->http = http;
+	w->timeout_ms = timeout_ms;
+	spec.arg = w;
+	w->consumer = consumer_new(base, t, &spec);
+	return w;
+}
+
+void authz_worker_free(struct AuthzWorker *w)
+{
+	if (!w)
+		return;
+	consumer_free(w->consumer);
+	free(w->url);
+	free(w);
+}
+
+int authz_worker_busy(const struct AuthzWorker *w)
+{
+	return w ? consumer_busy(w->consumer) : 0;
+}

@@ -1,0 +1,42 @@
+/*
+ * The Notification context's sender: consumes AuthorizationDecisionCallback
+ * (first attempt) and CallbackRetryRequested (later attempts) and POSTs the
+ * decision to the request's callback_url per DESIGN §5 -- Standard Webhooks
+ * headers and signature, no redirects, SSRF-checked addresses, 64 KiB of
+ * answer read.  Each attempt is recorded, and its outcome published as
+ * CallbackDeliverySucceeded or CallbackFailed (with the next attempt's time,
+ * or final) in the same transaction as the acknowledgement.
+ */
+#ifndef CHARGEGATE_NOTIFICATION_SENDER_H
+#define CHARGEGATE_NOTIFICATION_SENDER_H
+
+#include <stdint.h>
+
+struct event_base;
+struct Transport;
+struct HttpClient;
+struct AddrPolicy;
+struct SigningKey;
+struct QueueSettings;
+struct Sender;
+
+struct SenderSettings {
+	int64_t timeout_ms;
+	const int64_t *schedule_ms;	/* delays before attempts 2, 3, ... */
+	int schedule_len;
+	int64_t max_retry_after_ms;
+	const struct AddrPolicy *policy;	/* copied by the HTTP client per request */
+	const struct SigningKey *key;		/* NULL: unsigned */
+	const struct SigningKey *previous_key;	/* NULL unless rotating */
+};
+
+/* settings (and what it points to) must outlive the sender. */
+struct Sender *sender_new(struct event_base *base, struct Transport *t, struct HttpClient *http,
+			  const struct QueueSettings *qs, const struct SenderSettings *settings);
+void sender_free(struct Sender *s);
+int sender_busy(const struct Sender *s);
+
+/* Exposed for unit tests: the delay before attempt `attempt + 1`, or -1 when none follows. */
+int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64_t retry_after_ms, uint32_t random);
+
+#endif

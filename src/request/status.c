@@ -1,0 +1,102 @@
+#include "autoconfig.h"
+
+#include "request/status.h"
+
+#include "infra/json.h"
+#include "infra/log.h"
+#include "queue/consumer.h"
+#include "queue/settings.h"
+#include "queue/transport.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct RequestStatus {
+	struct Consumer *decisions;
+	struct Consumer *deliveries;
+};
+
+static void copy_member(struct json_object *dst, struct json_object *src, const char *key)
+{
+	struct json_object *v;
+
+	if (json_object_object_get_ex(src, key, &v))
+		json_set(dst, key, json_object_get(v));
+}
+
+/* One item for chargegate.apply_request_events per event. */
+static void handle(struct ConsumerBatch *b, void *arg)
+{
+	struct json_object *items = json_new_array();
+	char err[256];
+
+	for (int i = 0; i < consumer_batch_count(b); i++) {
+		const struct QueueMessage *m = consumer_batch_message(b, i);
+		struct json_object *payload = NULL, *item;
+
+		if (!json_parse_object(m->payload, strlen(m->payload), &payload, err, sizeof(err))) {
+			consumer_dead(b, i, err);	/* retrying cannot repair a payload */
+			continue;
+		}
+		item = json_new_object();
+		json_set_string(item, "event_type", m->event_type);
+		json_set_string(item, "request_id", m->aggregate_id);
+		copy_member(item, payload, "status");
+		copy_member(item, payload, "reason");
+		copy_member(item, payload, "attempt");
+		copy_member(item, payload, "final");
+		json_append(items, item);
+		json_object_put(payload);
+		consumer_done(b, i);
+	}
+	if (json_object_array_length(items) > 0) {
+		const char *text = json_to_text(items, NULL);
+
+		consumer_add_step(b, "SELECT chargegate.apply_request_events($1::jsonb)", 1, &text);
+	}
+	json_object_put(items);
+	consumer_batch_finish(b);
+}
+
+static struct Consumer *subscribe(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
+				  const char *subscription, const char *topic)
+{
+	struct ConsumerSpec spec = {
+		.subscription = subscription,
+		.topic = topic,
+		.batch_size = qs->batch_size,
+		.max_batches = 2,
+		.lease_ms = qs->lease_ms,
+		.max_attempts = qs->max_attempts,
+		.poll_ms = qs->poll_ms,
+		.handle = handle,
+	};
+
+	return consumer_new(base, t, &spec);
+}
+
+struct RequestStatus *request_status_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs)
+{
+	struct RequestStatus *rs = calloc(1, sizeof(*rs));
+
+	if (!rs)
+		fatal("out of memory");
+	rs->decisions = subscribe(base, t, qs, "request_status_decisions", "authorization_decision_callback");
+	rs->deliveries = subscribe(base, t, qs, "request_status_deliveries", "callback_delivery");
+	return rs;
+}
+
+void request_status_free(struct RequestStatus *rs)
+{
+	if (!rs)
+		return;
+	consumer_free(rs->decisions);
+	consumer_free(rs->deliveries);
+	free(rs);
+}
+
+int request_status_busy(const struct RequestStatus *rs)
+{
+	return rs ? consumer_busy(rs->decisions) + consumer_busy(rs->deliveries) : 0;
+}
