@@ -24,9 +24,14 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: chargegatectl [-c FILE] COMMAND\n"
 		"commands:\n"
-		"  migrate   apply pending schema migrations (safe to run concurrently and again)\n"
-		"  status    schema version, requests by status, outbox backlogs\n"
-		"  version   print the version\n"
+		"  migrate                       apply pending schema migrations (safe to run concurrently and again)\n"
+		"  status                        requests by status, outboxes, subscriptions, leases\n"
+		"  relay --once                  move every due outbox row to its topic, then exit\n"
+		"  dead-letters                  list dead letters with their last error\n"
+		"  replay SUBSCRIPTION [BATCH..] make dead letters ready again (all, or the given batches)\n"
+		"  discard SUBSCRIPTION [BATCH..] delete dead letters (all, or the given batches)\n"
+		"  purge                         apply the retention policy now (queue.retention)\n"
+		"  version                       print the version\n"
 		"options:\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG " when it exists)\n"
 		"  -h, --help          this text\n"
@@ -99,7 +104,7 @@ static int cmd_status(const struct Config *cfg)
 	}
 	printf("schema version: %d (this build needs %d)%s\n\n", v, CHARGEGATE_SCHEMA_VERSION,
 	       v < CHARGEGATE_SCHEMA_VERSION ? " -- run chargegatectl migrate" : "");
-	if (v == 0) {
+	if (v < CHARGEGATE_SCHEMA_VERSION) {
 		PQfinish(conn);
 		return 1;
 	}
@@ -107,22 +112,175 @@ static int cmd_status(const struct Config *cfg)
 		    "SELECT status, count(*) AS requests, min(created_at) AS oldest"
 		    " FROM chargegate.charging_session_request GROUP BY status ORDER BY status");
 	print_query(conn, "outboxes:",
-		    "SELECT 'charging_session_request_outbox' AS outbox, count(*) FILTER (WHERE published_at IS NULL) AS pending,"
-		    " coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::int AS oldest_pending_s"
-		    " FROM chargegate.charging_session_request_outbox"
-		    " UNION ALL SELECT 'authorization_decision_callback_outbox', count(*) FILTER (WHERE published_at IS NULL),"
-		    " coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::int"
-		    " FROM chargegate.authorization_decision_callback_outbox"
-		    " UNION ALL SELECT 'callback_delivery_outbox', count(*) FILTER (WHERE published_at IS NULL),"
-		    " coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE published_at IS NULL)), 0)::int"
-		    " FROM chargegate.callback_delivery_outbox");
+		    "SELECT outbox, pending, delayed, oldest_pending_age, published_last_minute, failing"
+		    " FROM chargegate.outbox_status ORDER BY outbox");
+	print_query(conn, "subscriptions:",
+		    "SELECT subscription, ready, retrying, leased, expired_leases, dead, oldest_age, handled_last_minute"
+		    " FROM chargegate.subscription_status ORDER BY subscription");
+	print_query(conn, "leases:",
+		    "SELECT batch_id, subscription, lease_owner, messages, expires_at, expired"
+		    " FROM chargegate.leases ORDER BY expires_at LIMIT 20");
 	PQfinish(conn);
 	return 0;
+}
+
+/* Runs sql with params and prints its single integer result under label. */
+static bool exec_count(PGconn *conn, const char *sql, int n, const char *const *params, long long *out)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+
+	if (ok)
+		*out = atoll(PQgetvalue(res, 0, 0));
+	else
+		fprintf(stderr, "chargegatectl: %s", PQresultErrorMessage(res));
+	PQclear(res);
+	return ok;
+}
+
+/* The seed's "command or cron job": drain every outbox once, then exit. */
+static int cmd_relay_once(const struct Config *cfg)
+{
+	PGconn *conn;
+	PGresult *names;
+	int rc = 0;
+
+	if (strcmp(cfg->transport_kind, "postgres") != 0) {
+		fprintf(stderr, "chargegatectl: relay --once moves rows to PostgreSQL topics; with transport.kind = %s "
+				"the daemon relays\n", cfg->transport_kind);
+		return 1;
+	}
+	conn = connect_or_die(cfg);
+	names = PQexec(conn, "SELECT name FROM chargegate.outbox ORDER BY name");
+	if (PQresultStatus(names) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "chargegatectl: could not list the outboxes: %s", PQresultErrorMessage(names));
+		PQclear(names);
+		PQfinish(conn);
+		return 1;
+	}
+	for (int i = 0; i < PQntuples(names) && rc == 0; i++) {
+		const char *params[1] = { PQgetvalue(names, i, 0) };
+		long long moved, total = 0;
+
+		do {
+			if (!exec_count(conn, "SELECT moved FROM chargegate.relay_outbox($1, 1000)", 1, params, &moved)) {
+				rc = 1;
+				break;
+			}
+			total += moved;
+		} while (moved == 1000);
+		printf("%s: %lld rows relayed\n", params[0], total);
+	}
+	PQclear(names);
+	PQfinish(conn);
+	return rc;
+}
+
+/* replay|discard SUBSCRIPTION [BATCH_ID ...] */
+static int cmd_dead_letters(const struct Config *cfg, bool replay, int argc, char **argv)
+{
+	char ids[4096] = "{";
+	const char *params[2];
+	long long n;
+	PGconn *conn;
+	bool ok;
+
+	if (argc < 1) {
+		fprintf(stderr, "chargegatectl: %s needs a subscription (see: chargegatectl dead-letters)\n",
+			replay ? "replay" : "discard");
+		return 2;
+	}
+	for (int i = 1; i < argc; i++) {
+		char *end;
+
+		if (strtoll(argv[i], &end, 10) <= 0 || *end || strlen(ids) + strlen(argv[i]) + 2 >= sizeof(ids)) {
+			fprintf(stderr, "chargegatectl: \"%s\" is not a batch id (the batch_id column of "
+					"chargegate.dead_letters)\n", argv[i]);
+			return 2;
+		}
+		strcat(ids, i > 1 ? "," : "");
+		strcat(ids, argv[i]);
+	}
+	strcat(ids, "}");
+	params[0] = argv[0];
+	params[1] = argc > 1 ? ids : NULL;
+	conn = connect_or_die(cfg);
+	ok = exec_count(conn,
+			replay ? "SELECT chargegate.replay_dead_letters($1, $2::bigint[])"
+			       : "SELECT chargegate.discard_dead_letters($1, $2::bigint[])",
+			2, params, &n);
+	PQfinish(conn);
+	if (ok)
+		printf("%s: %lld dead letters %s\n", argv[0], n, replay ? "replayed" : "discarded");
+	return ok ? 0 : 1;
+}
+
+static int cmd_list_dead(const struct Config *cfg)
+{
+	PGconn *conn = connect_or_die(cfg);
+
+	print_query(conn, "dead letters:",
+		    "SELECT subscription, batch_id, event_type, aggregate_id AS request_id, attempts, dead_since,"
+		    " left(last_error, 80) AS last_error FROM chargegate.dead_letters ORDER BY dead_since LIMIT 100");
+	PQfinish(conn);
+	return 0;
+}
+
+/* Retention now, in bounded batches, instead of waiting for the daemon. */
+static int cmd_purge(const struct Config *cfg)
+{
+	PGconn *conn = connect_or_die(cfg);
+	char ms[32];
+	const char *params[1] = { ms };
+	long long n;
+	bool ok;
+
+	snprintf(ms, sizeof(ms), "%lld", (long long)cfg->queue_retention_ms);
+	do {
+		ok = exec_count(conn, "SELECT coalesce(sum(deleted), 0) FROM chargegate.purge_expired($1::bigint, 5000)",
+				1, params, &n);
+		if (ok && n > 0)
+			printf("deleted %lld expired rows\n", n);
+	} while (ok && n > 0);
+	PQfinish(conn);
+	return ok ? 0 : 1;
 }
 
 static const char *default_config_path(void)
 {
 	return access(DEFAULT_CONFIG, R_OK) == 0 ? DEFAULT_CONFIG : NULL;
+}
+
+static bool no_args(const char *cmd, int argc)
+{
+	if (argc == 0)
+		return true;
+	fprintf(stderr, "chargegatectl: %s takes no arguments\n", cmd);
+	return false;
+}
+
+static int run_command(const struct Config *cfg, const char *cmd, int argc, char **argv)
+{
+	if (strcmp(cmd, "migrate") == 0)
+		return no_args(cmd, argc) ? cmd_migrate(cfg) : 2;
+	if (strcmp(cmd, "status") == 0)
+		return no_args(cmd, argc) ? cmd_status(cfg) : 2;
+	if (strcmp(cmd, "relay") == 0) {
+		if (argc != 1 || strcmp(argv[0], "--once") != 0) {
+			fprintf(stderr, "chargegatectl: usage: relay --once (the daemon relays continuously)\n");
+			return 2;
+		}
+		return cmd_relay_once(cfg);
+	}
+	if (strcmp(cmd, "dead-letters") == 0)
+		return no_args(cmd, argc) ? cmd_list_dead(cfg) : 2;
+	if (strcmp(cmd, "replay") == 0 || strcmp(cmd, "discard") == 0)
+		return cmd_dead_letters(cfg, strcmp(cmd, "replay") == 0, argc, argv);
+	if (strcmp(cmd, "purge") == 0)
+		return no_args(cmd, argc) ? cmd_purge(cfg) : 2;
+	fprintf(stderr, "chargegatectl: unknown command \"%s\"\n", cmd);
+	usage(stderr);
+	return 2;
 }
 
 int main(int argc, char **argv)
@@ -148,7 +306,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1) {
+	if (optind >= argc) {
 		usage(stderr);
 		return 2;
 	}
@@ -162,15 +320,7 @@ int main(int argc, char **argv)
 		config_free(&cfg);
 		return 1;
 	}
-	if (strcmp(cmd, "migrate") == 0) {
-		rc = cmd_migrate(&cfg);
-	} else if (strcmp(cmd, "status") == 0) {
-		rc = cmd_status(&cfg);
-	} else {
-		fprintf(stderr, "chargegatectl: unknown command \"%s\"\n", cmd);
-		usage(stderr);
-		rc = 2;
-	}
+	rc = run_command(&cfg, cmd, argc - optind - 1, argv + optind + 1);
 	config_free(&cfg);
 	return rc;
 }
