@@ -276,7 +276,10 @@ tl_start_daemon() {
 	TL_BASE_URL=http://$_listen
 	TL_DAEMON_N=$((TL_DAEMON_N + 1))
 	TL_DAEMON_LOG=$TL_DIR/chargegated.$TL_DAEMON_N.log
-	env CHARGEGATE_HTTP_LISTEN="$_listen" "$@" "$TL_DAEMON" -c "$TL_CONF" >"$TL_DAEMON_LOG" 2>&1 &
+	# API-only by default (tests of the accepting side need no authorization
+	# service); end-to-end tests pass CHARGEGATE_CONSUMERS_ENABLED=true.
+	env CHARGEGATE_HTTP_LISTEN="$_listen" CHARGEGATE_CONSUMERS_ENABLED=false "$@" \
+		"$TL_DAEMON" -c "$TL_CONF" >"$TL_DAEMON_LOG" 2>&1 &
 	TL_DAEMON_PID=$!
 	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $TL_DAEMON_PID"
 	_deadline=$(( $(tl_now_ms) + ${TL_START_TIMEOUT:-10} * 1000 ))
