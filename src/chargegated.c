@@ -19,11 +19,13 @@
 #include "infra/signing.h"
 #include "notification/retry.h"
 #include "notification/sender.h"
+#include "queue/consumer.h"
 #include "queue/pgtransport.h"
 #include "queue/relay.h"
 #include "queue/retention.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
+#include "queue/transport_loader.h"
 #include "request/api.h"
 #include "request/ingest.h"
 #include "request/status.h"
@@ -147,9 +149,8 @@ static void check_startup_config(struct Daemon *d)
 
 	if (!d->cfg.database_url || !*d->cfg.database_url)
 		fatal("database.url is not set: set it in the configuration file or in CHARGEGATE_DATABASE_URL");
-	if (strcmp(d->cfg.transport_kind, "kafka") == 0)
-		fatal("transport.kind = kafka needs the Kafka module, which this build does not have: "
-		      "rebuild with ./configure --enable-kafka (or install the chargegate-kafka package)");
+	if (strcmp(d->cfg.transport_kind, "kafka") == 0 && !transport_kafka_available(err, sizeof(err)))
+		fatal("%s", err);
 	if (d->cfg.consumers_enabled && (!d->cfg.authorization_url || !*d->cfg.authorization_url))
 		fatal("authorization.url is not set but consumers are enabled: set it (CHARGEGATE_AUTHORIZATION_URL), "
 		      "or set consumers.enabled = false on a host that only accepts requests");
@@ -222,6 +223,8 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	sdnotify_send("STOPPING=1");
 	log_info("signal %d: draining (stop accepting, finish what is in flight)", (int)sig);
 	httpserver_stop_accepting(d->http);
+	consumer_stop_all();
+	relay_stop_all();
 	d->drain_timer = event_new(d->base, -1, EV_PERSIST, drain_tick, d);
 	if (!d->drain_timer || event_add(d->drain_timer, &tick) != 0)
 		fatal("could not arm the drain timer");
@@ -271,12 +274,38 @@ static void wake_request_relay(void *arg)
 	t->ops->notify(t, "outbox:charging_session_request_outbox");
 }
 
+/* transport.kind = kafka: the module (src/kafka/, loaded on demand) or a clear refusal. */
+static struct Transport *kafka_transport(struct Daemon *d)
+{
+	const struct Config *c = &d->cfg;
+	struct KafkaSettings ks = {
+		.abi = KAFKA_MODULE_ABI,
+		.bootstrap_servers = c->kafka_bootstrap_servers,
+		.topic_prefix = c->kafka_topic_prefix,
+		.nproperties = c->kafka_properties_len,
+		.property_names = c->kafka_property_names,
+		.property_values = c->kafka_property_values,
+		.conninfo = c->database_url,
+		.listen = c->queue_listen,
+		.lease_ms = c->queue_lease_ms,
+	};
+	char err[1024];
+	struct Transport *t = transport_load_kafka(d->base, d->queue_pool, &ks, err, sizeof(err));
+
+	if (!t)
+		fatal("%s", err);
+	return t;
+}
+
 static void setup_queue(struct Daemon *d)
 {
 	d->qs = (struct QueueSettings){ d->cfg.queue_batch_size, d->cfg.queue_lease_ms, d->cfg.queue_max_attempts,
 					d->cfg.queue_poll_interval_ms };
 	d->queue_pool = pgpool_new(d->base, "queue", d->cfg.database_url, d->cfg.database_pool_size);
-	d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.database_url, d->cfg.queue_listen);
+	if (strcmp(d->cfg.transport_kind, "kafka") == 0)
+		d->transport = kafka_transport(d);
+	else
+		d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.database_url, d->cfg.queue_listen);
 	if (!d->cfg.relay_enabled)
 		return;
 	for (int i = 0; i < NOUTBOXES; i++)

@@ -26,9 +26,8 @@
 -- For each created request it inserts the charging_session_request row
 -- (status 'accepted') and its outbox event (event_type
 -- 'StartChargingSessionRequestCommand', aggregate_id = request_id, payload
--- {"request_id","station_id","driver_token","callback_url"}), and, when at
--- least one request was created, sends one payload-free NOTIFY on channel
--- chargegate_charging_session_request_outbox (delivered at commit).
+-- {"request_id","station_id","driver_token","callback_url"}).  It sends no
+-- NOTIFY: the caller wakes the relays after the commit (see ingest.c).
 --
 -- Errors (the whole batch is rolled back): arrays of different lengths, NULL or
 -- multi-dimensional arrays (SQLSTATE 22023); a value the table constraints
@@ -165,9 +164,9 @@ BEGIN
                   HINT = 'Retry the batch.';
     END IF;
 
-    IF v_created_ords IS NOT NULL THEN
-        PERFORM pg_notify('chargegate_charging_session_request_outbox', '');
-    END IF;
+    -- No NOTIFY here: NOTIFY takes a cluster-wide lock at commit, which would
+    -- serialise every group commit.  The daemon wakes the relays after the
+    -- commit, from a separate small transaction.
 
     RETURN QUERY
         SELECT t.ord, t.id, t.outcome

@@ -50,6 +50,14 @@ struct ConsumerBatch {
 
 static void consumer_claim(struct Consumer *c);
 
+/* Set by consumer_stop_all(): the daemon is draining. */
+static bool stopping;
+
+void consumer_stop_all(void)
+{
+	stopping = true;
+}
+
 static void *xcalloc(size_t n, size_t size)
 {
 	void *p = calloc(n ? n : 1, size);
@@ -359,6 +367,8 @@ static void run_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct Consumer *c = arg;
 
+	if (stopping)
+		return;
 	if (c->claiming || c->batches >= c->spec.max_batches) {
 		c->again = true;
 		return;

@@ -34,6 +34,9 @@ struct ConsumerSpec {
 
 struct Consumer *consumer_new(struct event_base *base, struct Transport *t, const struct ConsumerSpec *spec);
 void consumer_free(struct Consumer *c);
+/* Draining: no consumer claims anything new; batches in flight still settle. */
+void consumer_stop_all(void);
+
 /* Batches claimed and not yet settled: for draining. */
 int consumer_busy(const struct Consumer *c);
 

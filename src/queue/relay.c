@@ -31,6 +31,14 @@ struct Relay {
 
 static void relay_run(struct Relay *r);
 
+/* Set by relay_stop_all(): the daemon is draining. */
+static bool stopping;
+
+void relay_stop_all(void)
+{
+	stopping = true;
+}
+
 static void arm_timer(struct Relay *r, int64_t ms)
 {
 	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
@@ -57,6 +65,8 @@ static void relay_done(int moved, int64_t next_due_ms, const char *err, void *ar
 	*r->moved += (uint64_t)moved;
 	if (moved > 0)
 		log_debug("relay %s: moved %d rows", r->outbox, moved);
+	if (stopping)
+		return;
 	if (moved == r->batch_size || r->again) {
 		r->again = false;
 		relay_run(r);	/* a backlog drains in steady, capped batches */
@@ -78,6 +88,8 @@ static void run_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct Relay *r = arg;
 
+	if (stopping)
+		return;
 	if (r->running)
 		r->again = true;
 	else

@@ -16,6 +16,9 @@ struct Relay *relay_new(struct event_base *base, struct Transport *t, const char
 			int64_t poll_ms);
 void relay_free(struct Relay *r);
 
+/* Draining: relays start no new batch. */
+void relay_stop_all(void);
+
 /* Rows this relay has moved so far. */
 uint64_t relay_rows(const struct Relay *r);
 
