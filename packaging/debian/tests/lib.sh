@@ -33,6 +33,7 @@ dt_setup() {
 		tl_bail "could not create a temporary directory"
 	# the daemon (user chargegate) must reach $TL_DIR/notify
 	chmod 711 "$TL_DIR"
+	: >"$TL_DIR/.start"
 	trap dt_cleanup EXIT
 	trap 'exit 129' HUP
 	trap 'exit 130' INT
@@ -87,11 +88,16 @@ dt_check_files() {
 	fi
 
 	tl_check "the migrations are installed in $DT_SQLDIR" [ -f "$DT_SQLDIR/001_init.sql" ]
-	if [ -d "$top_srcdir/sql/functions" ]; then
-		_n_src=$(find "$top_srcdir/sql/functions" -name '*.sql' | wc -l)
-		_n_inst=$(find "$DT_SQLDIR/functions" -name '*.sql' 2>/dev/null | wc -l)
-		tl_is "$_n_inst" "$_n_src" "every SQL function file of the source is installed in $DT_SQLDIR/functions"
-	fi
+	# every SQL file of the source is installed -- those older than this
+	# test, that is: the tree may change while the packages are built
+	for _d in functions views; do
+		[ -d "$top_srcdir/sql/$_d" ] || continue
+		_missing=
+		for _f in $(find "$top_srcdir/sql/$_d" -name '*.sql' ! -newer "$TL_DIR/.start" | sort); do
+			[ -f "$DT_SQLDIR/$_d/$(basename "$_f")" ] || _missing="$_missing $(basename "$_f")"
+		done
+		tl_is "${_missing:-none}" none "every file of sql/$_d is installed in $DT_SQLDIR/$_d"
+	done
 	for _m in man8/chargegated.8 man1/chargegatectl.1 man5/chargegate.conf.5; do
 		tl_check "the man page $(basename "$_m") is installed" [ -f "/usr/share/man/$_m.gz" ]
 	done
@@ -188,7 +194,9 @@ dt_daemon_roundtrip() {
 	_log=$TL_DIR/notify/messages
 	dt_listen "$_sock" "$_log"
 
-	tl_start_daemon NOTIFY_SOCKET="$_sock" || tl_bail "the installed chargegated did not start as $DT_USER"
+	# the API and the relays only: the consumers would need an authorization
+	# service, and this test is about the package, not the flow
+	tl_start_daemon NOTIFY_SOCKET="$_sock" CHARGEGATE_CONSUMERS_ENABLED=false || tl_bail "the installed chargegated did not start as $DT_USER"
 	tl_ok "the installed chargegated runs as $DT_USER with $DT_CONF and answers /healthz"
 	tl_is "$(ps -o user= -p "$TL_DAEMON_PID" | tr -d ' ')" "$DT_USER" "the daemon process belongs to $DT_USER"
 	dt_expect_notify "$_log" READY=1 1 "the daemon tells systemd READY=1 once it listens"
@@ -214,7 +222,7 @@ dt_daemon_roundtrip() {
 	# once more with an abstract socket name, as systemd may use
 	_abs=@chargegate-test-$$
 	dt_listen "$_abs" "$TL_DIR/notify/abstract"
-	tl_start_daemon NOTIFY_SOCKET="$_abs" || tl_bail "the installed chargegated did not start again"
+	tl_start_daemon NOTIFY_SOCKET="$_abs" CHARGEGATE_CONSUMERS_ENABLED=false || tl_bail "the installed chargegated did not start again"
 	dt_expect_notify "$TL_DIR/notify/abstract" READY=1 1 "READY=1 reaches an abstract NOTIFY_SOCKET (@name)"
 	tl_stop_daemon
 }
