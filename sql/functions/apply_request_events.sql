@@ -28,20 +28,28 @@ AS $function$
                bool_or(event_type = 'CallbackDeliverySucceeded') AS delivered,
                bool_or(event_type = 'CallbackFailed' AND coalesce(final, false)) AS failed
           FROM items GROUP BY request_id
-    ), updated AS (
-        UPDATE chargegate.charging_session_request r
-           SET decision = coalesce(r.decision, p.decision),
-               decision_reason = coalesce(r.decision_reason, p.reason),
-               callback_attempts = greatest(r.callback_attempts, p.attempts),
-               status = CASE
+    ), next AS (
+        SELECT r.request_id,
+               coalesce(r.decision, p.decision) AS decision,
+               coalesce(r.decision_reason, p.reason) AS decision_reason,
+               greatest(r.callback_attempts, p.attempts) AS callback_attempts,
+               CASE
                    WHEN r.status IN ('delivered', 'delivery_failed') THEN r.status
                    WHEN p.delivered THEN 'delivered'
                    WHEN p.failed THEN 'delivery_failed'
                    WHEN coalesce(r.decision, p.decision) IS NOT NULL THEN 'decided'
-                   ELSE r.status END,
-               updated_at = now()
-          FROM per_request p
-         WHERE r.request_id = p.request_id
+                   ELSE r.status END AS status
+          FROM chargegate.charging_session_request r
+          JOIN per_request p ON p.request_id = r.request_id
+    ), updated AS (
+        -- a redelivered event that changes nothing leaves the row (and updated_at) alone
+        UPDATE chargegate.charging_session_request r
+           SET decision = n.decision, decision_reason = n.decision_reason,
+               callback_attempts = n.callback_attempts, status = n.status, updated_at = now()
+          FROM next n
+         WHERE r.request_id = n.request_id
+           AND (r.decision, r.decision_reason, r.callback_attempts, r.status)
+               IS DISTINCT FROM (n.decision, n.decision_reason, n.callback_attempts, n.status)
         RETURNING 1
     )
     SELECT count(*)::integer FROM updated;

@@ -38,7 +38,7 @@ BEGIN
         SELECT d.row_id, d.state FROM (
             SELECT d.*, sum(d.n) OVER (ORDER BY d.available_at, d.id) AS running FROM due d
         ) d
-         WHERE d.running - d.n < $3
+         WHERE d.running <= $3 OR d.running = d.n  -- what fits, and always the first batch
     ), leased AS (
         UPDATE chargegate.subscription_batch b
            SET state = 'leased',

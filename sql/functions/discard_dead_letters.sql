@@ -2,20 +2,31 @@
 --
 -- Deletes dead letters of p_subscription: all of them, or only the batches in
 -- p_batch_ids.  The messages themselves stay in topic_message until
--- retention.  Returns the number of messages discarded.
+-- retention.  Returns the number of messages discarded; an unknown
+-- subscription is an error (a typo must not look like "nothing to do").
+DROP FUNCTION IF EXISTS chargegate.discard_dead_letters(text, bigint[]);
 CREATE OR REPLACE FUNCTION chargegate.discard_dead_letters(p_subscription text, p_batch_ids bigint[] DEFAULT NULL)
 RETURNS integer
-LANGUAGE sql
+LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
+DECLARE
+    v_n integer;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM chargegate.subscription s WHERE s.name = p_subscription) THEN
+        RAISE EXCEPTION 'discard_dead_letters: unknown subscription "%"', p_subscription
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     WITH gone AS (
         DELETE FROM chargegate.subscription_batch b
          WHERE b.subscription = p_subscription AND b.state = 'dead'
            AND (p_batch_ids IS NULL OR b.id = ANY (p_batch_ids))
         RETURNING cardinality(b.message_ids) AS n
     )
-    SELECT coalesce(sum(n), 0)::integer FROM gone;
+    SELECT coalesce(sum(n), 0)::integer INTO v_n FROM gone;
+    RETURN v_n;
+END;
 $function$;
 
 COMMENT ON FUNCTION chargegate.discard_dead_letters(text, bigint[]) IS

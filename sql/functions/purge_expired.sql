@@ -44,10 +44,10 @@ BEGIN
     WITH doomed AS (
         SELECT m.id FROM chargegate.topic_message m
          WHERE m.published_at < v_cutoff
-           AND m.id < coalesce((SELECT min(b.oldest_message_id) FROM chargegate.subscription_batch b
-                                  WHERE b.state <> 'dead'), 9223372036854775807)
-           AND m.id NOT IN (SELECT unnest(b.message_ids) FROM chargegate.subscription_batch b
-                             WHERE b.state = 'dead')
+           -- no batch (pending, leased, retrying or dead) still delivers it; only
+           -- batches at least as old as the message can, found by their oldest id
+           AND NOT EXISTS (SELECT 1 FROM chargegate.subscription_batch b
+                            WHERE b.oldest_message_id <= m.id AND m.id = ANY (b.message_ids))
          ORDER BY m.published_at LIMIT p_limit
            FOR UPDATE SKIP LOCKED
     ), gone AS (

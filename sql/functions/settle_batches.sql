@@ -32,19 +32,20 @@ AS $function$
            AND b.state = 'leased'
            AND b.lease_owner = p_owner
            AND b.fence = i.fence
-        RETURNING b.id, b.attempts
+        RETURNING b.id, b.attempts, b.created_at
     ), failed AS (
         SELECT f.message_id, f.batch_id, f.retry_after_ms, f.error
           FROM unnest(p_failed_message_ids, p_failed_batch_ids, p_retry_after_ms, p_errors)
                AS f(message_id, batch_id, retry_after_ms, error)
     ), requeued AS (
         INSERT INTO chargegate.subscription_batch
-               (subscription, message_ids, oldest_message_id, state, available_at, attempts, last_error)
+               (subscription, message_ids, oldest_message_id, state, available_at, attempts, last_error,
+                created_at)
         SELECT p_subscription, ARRAY[f.message_id], f.message_id,
                CASE WHEN f.retry_after_ms IS NULL OR g.attempts >= p_max_attempts
                     THEN 'dead' ELSE 'ready' END,
                now() + make_interval(secs => coalesce(f.retry_after_ms, 0) / 1000.0),
-               g.attempts, left(f.error, 2000)
+               g.attempts, left(f.error, 2000), g.created_at  -- its age keeps counting across retries
           FROM failed f JOIN gone g ON g.id = f.batch_id
         RETURNING 1
     )

@@ -176,7 +176,17 @@ static const struct CfKey keys[] = {
  * their second word is a section name.  (Names whose second word is not a
  * section, e.g. CHARGEGATE_TEST_X, are ignored anyway.)
  */
-static const char *const env_not_config[] = { NULL };
+static const char *const env_not_config[] = { "CHARGEGATE_KAFKA_MODULE", NULL };
+
+/*
+ * A dynamic family of keys: "property.NAME = VALUE" in [kafka] passes NAME
+ * to librdkafka (checked by the Kafka module at start, with librdkafka's
+ * own message); CHARGEGATE_KAFKA_PROPERTY_NAME sets it too, with the
+ * underscores of NAME read as dots (security_protocol: security.protocol).
+ */
+#define KAFKA_PROPERTY_SECTION "kafka"
+#define KAFKA_PROPERTY_PREFIX "property."
+#define KAFKA_PROPERTY_ENV ENV_PREFIX "KAFKA_PROPERTY_"
 
 /* --- error text ------------------------------------------------------------ */
 
@@ -639,6 +649,74 @@ static bool set_value(struct Config *cfg, const struct CfKey *k, const char *val
 	return why(w, "internal error: key %s.%s has an unknown type", k->section, k->key);
 }
 
+/* --- kafka.property.NAME ------------------------------------------------------------ */
+
+static bool kafka_property_name_ok(const char *name)
+{
+	if (!*name)
+		return false;
+	for (const char *c = name; *c; c++) {
+		if (!isalnum((unsigned char)*c) && *c != '.' && *c != '_' && *c != '-')
+			return false;
+	}
+	return true;
+}
+
+static int kafka_property_index(const struct Config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->kafka_properties_len; i++) {
+		if (strcmp(cfg->kafka_property_names[i], name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* Set (or, with replace, overwrite) one property; false with the reason in w. */
+static bool set_kafka_property(struct Config *cfg, const char *name, const char *value, bool replace,
+			       struct Why *w)
+{
+	char val[96];
+	int i = kafka_property_index(cfg, name);
+
+	if (!kafka_property_name_ok(name))
+		return why(w, "invalid librdkafka property name \"%s\" in kafka.property.NAME",
+			   shown(val, sizeof(val), name));
+	if (i >= 0 && !replace)
+		return why(w, "duplicate key \"property.%s\" in section [kafka]", name);
+	if (i < 0 && cfg->kafka_properties_len == CONFIG_MAX_KAFKA_PROPERTIES)
+		return why(w, "more than %d kafka.property.* keys", CONFIG_MAX_KAFKA_PROPERTIES);
+	if (i < 0) {
+		i = cfg->kafka_properties_len++;
+		cfg->kafka_property_names[i] = xstrdup(name);
+		cfg->kafka_property_values[i] = NULL;
+	}
+	replace_string(&cfg->kafka_property_values[i], value);
+	return true;
+}
+
+static void free_kafka_properties(struct Config *cfg)
+{
+	for (int i = 0; i < cfg->kafka_properties_len; i++) {
+		free(cfg->kafka_property_names[i]);
+		free(cfg->kafka_property_values[i]);
+		cfg->kafka_property_names[i] = cfg->kafka_property_values[i] = NULL;
+	}
+	cfg->kafka_properties_len = 0;
+}
+
+static bool kafka_properties_eq(const struct Config *a, const struct Config *b)
+{
+	if (a->kafka_properties_len != b->kafka_properties_len)
+		return false;
+	for (int i = 0; i < a->kafka_properties_len; i++) {
+		int j = kafka_property_index(b, a->kafka_property_names[i]);
+
+		if (j < 0 || strcmp(a->kafka_property_values[i], b->kafka_property_values[j]) != 0)
+			return false;
+	}
+	return true;
+}
+
 /* --- defaults and freeing ----------------------------------------------------------- */
 
 void config_defaults(struct Config *cfg)
@@ -674,6 +752,7 @@ void config_free(struct Config *cfg)
 			break;
 		}
 	}
+	free_kafka_properties(cfg);
 }
 
 /* --- the INI file ------------------------------------------------------------------ */
@@ -736,6 +815,10 @@ static bool parse_assignment(struct Parser *p, char *s)
 	if (!p->section)
 		return why(&p->why, "key \"%s\" outside of any section", shown(val, sizeof(val), key));
 	k = find_key(p->section, key);
+	if (!k && strcmp(p->section, KAFKA_PROPERTY_SECTION) == 0 &&
+	    strncmp(key, KAFKA_PROPERTY_PREFIX, strlen(KAFKA_PROPERTY_PREFIX)) == 0)
+		return unquote(p, &value) &&
+		       set_kafka_property(p->cfg, key + strlen(KAFKA_PROPERTY_PREFIX), value, false, &p->why);
 	if (!k)
 		return why(&p->why, "unknown key \"%s\" in section [%s]", shown(val, sizeof(val), key), p->section);
 	if (p->seen[k - keys])
@@ -855,6 +938,25 @@ static bool env_key(const char *name, size_t len, const struct CfKey **k)
 	return section_found;
 }
 
+/* CHARGEGATE_KAFKA_PROPERTY_SECURITY_PROTOCOL=x sets kafka.property.security.protocol. */
+static bool apply_env_kafka_property(struct Config *cfg, const char *entry, size_t len, char *err, size_t errsize)
+{
+	size_t plen = strlen(KAFKA_PROPERTY_ENV);
+	char *name = xstrdup(entry + plen), *value = xstrdup(entry + len + 1);
+	struct Why w;
+	bool ok;
+
+	name[len - plen] = '\0';
+	for (char *c = name; *c; c++)
+		*c = *c == '_' ? '.' : (char)tolower((unsigned char)*c);
+	ok = set_kafka_property(cfg, name, trim(value), true, &w);
+	if (!ok)
+		snprintf(err, errsize, "environment variable %.*s: %s", (int)len, entry, w.msg);
+	free(name);
+	free(value);
+	return ok;
+}
+
 static bool apply_env(struct Config *cfg, const char *entry, char *err, size_t errsize)
 {
 	const char *eq = strchr(entry, '=');
@@ -866,6 +968,8 @@ static bool apply_env(struct Config *cfg, const char *entry, char *err, size_t e
 
 	if (!eq || strncmp(entry, ENV_PREFIX, strlen(ENV_PREFIX)) != 0 || env_ignored(entry, len))
 		return true;
+	if (len > strlen(KAFKA_PROPERTY_ENV) && strncmp(entry, KAFKA_PROPERTY_ENV, strlen(KAFKA_PROPERTY_ENV)) == 0)
+		return apply_env_kafka_property(cfg, entry, len, err, errsize);
 	if (!env_key(entry, len, &k))
 		return true;
 	if (!k) {
@@ -964,6 +1068,11 @@ static bool values_eq(const struct CfKey *k, const struct Config *a, const struc
 
 bool config_reload_allowed(const struct Config *old, const struct Config *next, char *err, size_t errsize)
 {
+	if (!kafka_properties_eq(old, next)) {
+		if (err && errsize)
+			snprintf(err, errsize, "kafka.property.* cannot be changed by a reload: it needs a restart");
+		return false;
+	}
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (keys[i].reloadable || values_eq(&keys[i], old, next))
 			continue;
@@ -1054,6 +1163,19 @@ static void print_key(FILE *out, const struct CfKey *k)
 		fprintf(out, "%s =\n", k->key);
 }
 
+/* What a section has beyond its table keys. */
+static void print_section_extra(FILE *out, const char *section)
+{
+	if (!section || strcmp(section, KAFKA_PROPERTY_SECTION) != 0)
+		return;
+	fprintf(out, "\n# Any librdkafka property, passed through as property.NAME = VALUE\n"
+		     "# (CHARGEGATE_KAFKA_PROPERTY_NAME with dots as underscores); a\n"
+		     "# \"producer.\" or \"consumer.\" before NAME limits it to one of them.\n"
+		     "# Bad ones are refused at start with librdkafka's message.\n"
+		     "# (needs a restart)\n"
+		     "#property.security.protocol = SASL_SSL\n");
+}
+
 void config_print_sample(FILE *out)
 {
 	const char *section = NULL;
@@ -1065,9 +1187,11 @@ void config_print_sample(FILE *out)
 		     "# (also on/off, yes/no, 1/0); lists are comma-separated.\n");
 	for (size_t i = 0; i < NKEYS; i++) {
 		if (!section || strcmp(section, keys[i].section) != 0) {
+			print_section_extra(out, section);
 			section = keys[i].section;
 			fprintf(out, "\n[%s]\n", section);
 		}
 		print_key(out, &keys[i]);
 	}
+	print_section_extra(out, section);
 }

@@ -13,6 +13,7 @@
 
 #define CONFIG_MAX_SCHEDULE 32
 #define CONFIG_MAX_NETWORKS 32
+#define CONFIG_MAX_KAFKA_PROPERTIES 64
 
 struct Config {
 	/* [database] */
@@ -55,6 +56,10 @@ struct Config {
 	/* [kafka] */
 	char *kafka_bootstrap_servers;
 	char *kafka_topic_prefix;
+	/* kafka.property.NAME = VALUE (CHARGEGATE_KAFKA_PROPERTY_NAME): librdkafka's NAME */
+	char *kafka_property_names[CONFIG_MAX_KAFKA_PROPERTIES];
+	char *kafka_property_values[CONFIG_MAX_KAFKA_PROPERTIES];
+	int kafka_properties_len;
 	/* [log] */
 	char *log_level;
 	char *log_format;

@@ -15,9 +15,8 @@
 
 #define MAX_FILES 512
 
-const char migrate_version_sql[] =
-	"SELECT CASE WHEN to_regclass('chargegate.schema_version') IS NULL THEN 0 "
-	"ELSE (SELECT coalesce(max(version), 0) FROM chargegate.schema_version) END";
+/* Fails with undefined_table or invalid_schema_name before the first migration. */
+const char migrate_version_sql[] = "SELECT coalesce(max(version), 0) FROM chargegate.schema_version";
 
 struct SqlFile {
 	char name[256];
@@ -166,10 +165,13 @@ static bool record_version(PGconn *conn, const struct SqlFile *f, char *err, siz
 int migrate_current_version(PGconn *conn, char *err, size_t errsize)
 {
 	PGresult *res = PQexec(conn, migrate_version_sql);
+	const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 	int v = -1;
 
 	if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
 		v = atoi(PQgetvalue(res, 0, 0));
+	else if (state && (strcmp(state, "42P01") == 0 || strcmp(state, "3F000") == 0))
+		v = 0;	/* no schema yet: nothing was ever migrated */
 	else
 		snprintf(err, errsize, "could not read the schema version: %s",
 			 res ? PQresultErrorMessage(res) : PQerrorMessage(conn));

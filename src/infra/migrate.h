@@ -13,9 +13,12 @@
 #include <stdio.h>
 
 /* The schema version this build needs: the highest sql/NNN_*.sql. */
-#define CHARGEGATE_SCHEMA_VERSION 4
+#define CHARGEGATE_SCHEMA_VERSION 5
 
-/* One query returning the applied version (0 when none) as its only value. */
+/*
+ * One query returning the applied version as its only value; it fails (an
+ * undefined table) on a database that was never migrated.
+ */
 extern const char migrate_version_sql[];
 
 /* $CHARGEGATE_SQLDIR when set, else the installed directory. */

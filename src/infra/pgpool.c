@@ -44,6 +44,7 @@ struct PgConn {
 	struct event retry_timer;
 	int backoff_ms;
 	struct PgQuery *query;	/* in flight */
+	bool rolling_back;	/* busy with the ROLLBACK after a failed transaction */
 	bool logged_down;	/* one log line per outage, not one per retry */
 };
 
@@ -67,6 +68,8 @@ struct PgPool {
 
 static void conn_start(struct PgConn *c);
 static void conn_arm(struct PgConn *c, short what);
+static void conn_flush(struct PgConn *c);
+static bool send_step(PGconn *conn, const char *sql, int nparams, char **values);
 static void pool_dispatch(struct PgPool *pool);
 
 static void *xcalloc(size_t n, size_t sz)
@@ -168,6 +171,7 @@ static void conn_broken(struct PgConn *c, const char *why)
 	PQfinish(c->conn);
 	c->conn = NULL;
 	c->state = CONN_DOWN;
+	c->rolling_back = false;
 	if (c->query) {
 		struct PgQuery *q = c->query;
 
@@ -229,6 +233,47 @@ static void conn_poll_connect(struct PgConn *c)
 	}
 }
 
+/*
+ * A pipelined transaction whose step failed leaves the session in an
+ * aborted transaction block (the Sync does not end an explicit BEGIN), and
+ * every later statement on the connection would fail.  Roll it back before
+ * the connection takes other work; true when the ROLLBACK is on its way.
+ */
+static bool conn_rollback(struct PgConn *c)
+{
+	PGTransactionStatusType ts = PQtransactionStatus(c->conn);
+
+	if (ts != PQTRANS_INERROR && ts != PQTRANS_INTRANS)
+		return false;
+	if (!send_step(c->conn, "ROLLBACK", 0, NULL)) {
+		conn_broken(c, PQerrorMessage(c->conn));
+		return true;
+	}
+	c->rolling_back = true;
+	c->state = CONN_BUSY;
+	conn_flush(c);
+	return true;
+}
+
+/* One result of that ROLLBACK; true once it is complete and the connection is idle again. */
+static bool conn_rollback_result(struct PgConn *c, PGresult *r)
+{
+	char buf[512];
+
+	if (r) {
+		if (PQresultStatus(r) != PGRES_COMMAND_OK)
+			log_warning("pool %s: connection %d: ROLLBACK after a failed transaction failed: %s",
+				    c->pool->name, c->index, one_line(buf, sizeof(buf), PQresultErrorMessage(r)));
+		PQclear(r);
+		return false;
+	}
+	c->rolling_back = false;
+	c->state = CONN_IDLE;
+	conn_arm(c, EV_READ);
+	pool_dispatch(c->pool);
+	return true;
+}
+
 static void conn_query_done(struct PgConn *c)
 {
 	struct PgQuery *q = c->query;
@@ -243,6 +288,8 @@ static void conn_query_done(struct PgConn *c)
 		query_finish(q, PG_UNAVAILABLE, "could not leave pipeline mode");
 		return;
 	}
+	if (q->tx && q->err[0])
+		conn_rollback(c);	/* before the callback can queue work for this connection */
 	if (q->tx)
 		query_finish(q, q->err[0] ? PG_ERROR : PG_OK, q->err[0] ? q->err : NULL);
 	else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
@@ -320,6 +367,11 @@ static void conn_read_results(struct PgConn *c)
 	}
 	conn_deliver_notifies(c);
 	while (!PQisBusy(c->conn)) {
+		if (c->rolling_back) {
+			if (conn_rollback_result(c, PQgetResult(c->conn)))
+				return;
+			continue;
+		}
 		if (conn_take_result(c, PQgetResult(c->conn))) {
 			conn_query_done(c);
 			return;

@@ -19,7 +19,8 @@ run_daemon() {
 	done
 	[ "${1:-}" = -- ] && shift
 	# shellcheck disable=SC2086 # the assignments contain no blanks
-	tl_run 10 env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" $_env "$TL_DAEMON" "$@"
+	tl_run 10 env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" CHARGEGATE_CONSUMERS_ENABLED=false \
+		$_env "$TL_DAEMON" "$@"
 }
 
 # rejected NAME NEEDLE: the last run failed (not by the time limit) and its

@@ -51,6 +51,9 @@ for how in stop kill; do
 	tl_http GET /healthz
 	tl_status 200 "GET /healthz still answers 200 $what"
 
+	tl_daemon_alive "chargegated survives the database going away ($how)" ||
+		tl_bail "chargegated died during the database outage"
+
 	pgcluster_start "$TL_PGDIR" "$TL_PGPORT" >"$TL_DIR/pgcluster.out" 2>&1 || {
 		tl_diag_file "$TL_DIR/pgcluster.out"
 		tl_bail "could not restart PostgreSQL on port $TL_PGPORT"
@@ -60,7 +63,8 @@ for how in stop kill; do
 	tl_status 200 "GET /readyz answers 200 within 15 s once the database is back ($how)"
 	tl_poll 15 post_is 202
 	tl_status 202 "a POST is accepted again without a daemon restart ($how)"
-	tl_check "the daemon process survived the outage ($how)" tl_alive "$TL_DAEMON_PID"
+	tl_daemon_alive "chargegated survives the database coming back ($how)" ||
+		tl_bail "chargegated died when the database came back"
 done
 
 tl_is "$(tl_count charging_session_request)" "$ACCEPTED" "every 202 has its request row and nothing else was written"

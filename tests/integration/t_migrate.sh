@@ -11,7 +11,8 @@ tl_setup
 
 # daemon_refuses WHAT: chargegated exits 1 at start and names chargegatectl migrate
 daemon_refuses() {
-	tl_run 15 env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" "$TL_DAEMON" -c "$TL_CONF"
+	tl_run 15 env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" CHARGEGATE_CONSUMERS_ENABLED=false \
+		"$TL_DAEMON" -c "$TL_CONF"
 	tl_is "$TL_RC" 1 "chargegated exits 1 $1" || tl_diag_file "$TL_DIR/run.err"
 	if grep -q 'chargegatectl migrate' "$TL_DIR/run.err"; then
 		tl_ok "the refusal $1 tells to run chargegatectl migrate"

@@ -17,7 +17,10 @@
 # Output is TAP-like: "ok N - name" / "not ok N - name", diagnostics as "# …".
 # Environment: top_srcdir, top_builddir (set by make check; default: the
 # source tree), TL_KEEP=1 keeps the temporary directory, TL_START_TIMEOUT
-# (seconds, default 10), TL_LOG_LEVEL sets CHARGEGATE_LOG_LEVEL.
+# (seconds, default 10), TL_LOG_LEVEL sets CHARGEGATE_LOG_LEVEL,
+# TL_DAEMON_ENV (blank-separated VAR=value words) goes to every chargegated
+# before the test's own settings (t_kafka.sh runs the end-to-end suite with
+# transport.kind = kafka through it).
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
@@ -65,7 +68,7 @@ tl_diag_file() {
 tl__daemon_tail() {
 	[ -n "$TL_DAEMON_LOG" ] && [ -f "$TL_DAEMON_LOG" ] || return 0
 	tl_diag "last lines of the daemon log $(basename "$TL_DAEMON_LOG"):"
-	tl_diag_file "$TL_DAEMON_LOG" 15
+	tl_diag_file "$TL_DAEMON_LOG" 20
 }
 
 tl_ok() {
@@ -158,9 +161,28 @@ tl_wait_exit() {
 	TL_RC=$?
 }
 
-# tl_free_port: a TCP port nobody listens on
+# tl_free_port: a TCP port below the kernel's ephemeral range that no socket
+# uses (listening or connected: a bind() can collide with the source port of
+# an outgoing connection too) and that this test has not handed out before
 tl_free_port() {
-	pgcluster_free_port
+	_lo=10000
+	_hi=$(awk '{ print $1 - 1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+	case $_hi in '' | *[!0-9]*) _hi=32767 ;; esac
+	[ "$_hi" -gt $((_lo + 1000)) ] || _hi=32767
+	_p=$(( _lo + ($$ * 7919 + $(date +%N | sed 's/^0*//;s/^$/0/') / 1000) % (_hi - _lo) ))
+	while ss -Htan "sport = :$_p" 2>/dev/null | grep -q . ||
+	      [ -e "/tmp/.s.PGSQL.$_p" ] ||
+	      { [ -n "$TL_DIR" ] && grep -qx "$_p" "$TL_DIR/ports" 2>/dev/null; }; do
+		_p=$((_p + 1))
+		[ "$_p" -lt "$_hi" ] || _p=$_lo
+	done
+	[ -n "$TL_DIR" ] && echo "$_p" >>"$TL_DIR/ports"
+	echo "$_p"
+}
+
+# tl__port_clash FILE: FILE says a bind() failed because the port was taken
+tl__port_clash() {
+	grep -Eqi 'address already in use|could not bind' "$1" 2>/dev/null
 }
 
 # --- setup and cleanup ---------------------------------------------------------------
@@ -215,10 +237,14 @@ tl_setup() {
 	: >"$TL_CONF"
 	TL_PGDIR=$TL_DIR/pg
 	TL_CLUSTERS=$TL_PGDIR
-	pgcluster_start "$TL_PGDIR" >"$TL_DIR/pgcluster.out" 2>&1 || {
-		sed 's/^/# /' "$TL_DIR/pgcluster.out"
-		tl_bail "could not start a PostgreSQL cluster in $TL_PGDIR"
-	}
+	# another process may take the port between the check and the bind: retry
+	for _try in 1 2 3; do
+		pgcluster_start "$TL_PGDIR" "$(tl_free_port)" >"$TL_DIR/pgcluster.out" 2>&1 && break
+		if [ "$_try" = 3 ] || ! tl__port_clash "$TL_PGDIR/postgres.log"; then
+			sed 's/^/# /' "$TL_DIR/pgcluster.out"
+			tl_bail "could not start a PostgreSQL cluster in $TL_PGDIR"
+		fi
+	done
 	TL_PGPORT=$PGPORT
 	CHARGEGATE_DATABASE_URL=$CG_DATABASE_URL
 	CHARGEGATE_SQLDIR=$top_srcdir/sql
@@ -262,23 +288,61 @@ tl_failed() {
 
 # --- the daemon ---------------------------------------------------------------------
 
+# TL_DAEMON_READY: a shell command that succeeds once a started daemon is
+# ready beyond /healthz (it sees TL_DAEMON_LOG); waited for up to
+# TL_DAEMON_READY_TIMEOUT seconds (default 30).  t_kafka_e2e.sh waits so for
+# the consumers' Kafka group assignments.
+tl__daemon_ready() {
+	[ -n "${TL_DAEMON_READY:-}" ] || return 0
+	tl_poll "${TL_DAEMON_READY_TIMEOUT:-30}" env TL_DAEMON_LOG="$TL_DAEMON_LOG" sh -c "$TL_DAEMON_READY" ||
+		tl_diag "the daemon was not ready after ${TL_DAEMON_READY_TIMEOUT:-30} s: $TL_DAEMON_READY"
+}
+
 # tl_start_daemon [VAR=value…]: start chargegated with CHARGEGATE_HTTP_LISTEN
 # on a free port (an assignment given here wins), log to
 # $TL_DIR/chargegated.N.log, and wait until /healthz answers 200.  Sets
 # TL_DAEMON_PID, TL_DAEMON_LOG, TL_BASE_URL.  Records a failure with the log's
-# tail and returns 1 when the daemon exits or does not answer in time.
+# tail and returns 1 when the daemon exits or does not answer in time.  A
+# port taken by another process meanwhile is retried with another port.
+# API-only by default (tests of the accepting side need no authorization
+# service); end-to-end tests pass CHARGEGATE_CONSUMERS_ENABLED=true.
 # shellcheck disable=SC2120 # the arguments are optional
 tl_start_daemon() {
-	_listen=127.0.0.1:$(tl_free_port)
+	_fixed=
 	for _a in "$@"; do
-		case $_a in CHARGEGATE_HTTP_LISTEN=*) _listen=${_a#*=} ;; esac
+		case $_a in CHARGEGATE_HTTP_LISTEN=*) _fixed=${_a#*=} ;; esac
 	done
+	_tries=3
+	[ -n "$_fixed" ] && _tries=1
+	tl__start_daemon "$@"
+	while [ "$TL_RC" = clash ] && [ "$_tries" -gt 1 ]; do
+		_tries=$((_tries - 1))
+		tl_diag "$_listen was taken meanwhile: trying another port"
+		tl__start_daemon "$@"
+	done
+	case $TL_RC in
+	0)
+		tl__daemon_ready
+		return 0 ;;
+	clash) tl_not_ok "chargegated starts and answers GET /healthz" \
+		"could not listen on $_listen: address already in use" ;;
+	timeout) tl_not_ok "chargegated starts and answers GET /healthz" \
+		"no 200 from $TL_BASE_URL/healthz within ${TL_START_TIMEOUT:-10} s (last status: $_code)" ;;
+	*) tl_not_ok "chargegated starts and answers GET /healthz" \
+		"chargegated exited with status $TL_RC during start-up" ;;
+	esac
+	return 1
+}
+
+# one attempt of tl_start_daemon; TL_RC: 0, clash, timeout or the exit status
+# shellcheck disable=SC2120 # the arguments are optional
+tl__start_daemon() {
+	_listen=${_fixed:-127.0.0.1:$(tl_free_port)}
 	TL_BASE_URL=http://$_listen
 	TL_DAEMON_N=$((TL_DAEMON_N + 1))
 	TL_DAEMON_LOG=$TL_DIR/chargegated.$TL_DAEMON_N.log
-	# API-only by default (tests of the accepting side need no authorization
-	# service); end-to-end tests pass CHARGEGATE_CONSUMERS_ENABLED=true.
-	env CHARGEGATE_HTTP_LISTEN="$_listen" CHARGEGATE_CONSUMERS_ENABLED=false "$@" \
+	# shellcheck disable=SC2086 # TL_DAEMON_ENV: blank-separated VAR=value words
+	env CHARGEGATE_HTTP_LISTEN="$_listen" CHARGEGATE_CONSUMERS_ENABLED=false ${TL_DAEMON_ENV:-} "$@" \
 		"$TL_DAEMON" -c "$TL_CONF" >"$TL_DAEMON_LOG" 2>&1 &
 	TL_DAEMON_PID=$!
 	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $TL_DAEMON_PID"
@@ -287,19 +351,39 @@ tl_start_daemon() {
 		if ! tl_alive "$TL_DAEMON_PID"; then
 			wait "$TL_DAEMON_PID"
 			TL_RC=$?
-			tl_not_ok "chargegated starts and answers GET /healthz" \
-				"chargegated exited with status $TL_RC during start-up"
-			return 1
+			if [ "$TL_RC" -ne 0 ] && tl__port_clash "$TL_DAEMON_LOG"; then
+				TL_RC=clash
+			fi
+			return 0
 		fi
 		_code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$TL_BASE_URL/healthz" 2>/dev/null)
-		[ "$_code" = 200 ] && return 0
+		if [ "$_code" = 200 ]; then
+			TL_RC=0
+			return 0
+		fi
 		if [ "$(tl_now_ms)" -ge "$_deadline" ]; then
-			tl_not_ok "chargegated starts and answers GET /healthz" \
-				"no 200 from $TL_BASE_URL/healthz within ${TL_START_TIMEOUT:-10} s (last status: $_code)"
-			return 1
+			TL_RC=timeout
+			return 0
 		fi
 		sleep 0.05
 	done
+}
+
+# tl_daemon_alive NAME: a test that the daemon still runs; when it does not,
+# the diagnostics give its exit status or the signal that killed it
+tl_daemon_alive() {
+	if tl_alive "$TL_DAEMON_PID"; then
+		tl_ok "$1"
+		return 0
+	fi
+	wait "$TL_DAEMON_PID"
+	TL_RC=$?
+	if [ "$TL_RC" -gt 128 ]; then
+		_how="it was killed by signal $((TL_RC - 128)) ($(kill -l "$((TL_RC - 128))" 2>/dev/null))"
+	else
+		_how="it exited with status $TL_RC"
+	fi
+	tl_not_ok "$1" "chargegated (pid $TL_DAEMON_PID) is gone: $_how"
 }
 
 # tl_stop_daemon [PID]: SIGTERM, then expect exit status 0 within 15 s

@@ -7,6 +7,7 @@
  *                   [--batch N] [--batches N] [--lease MS] [--max-attempts N]
  *                   [--poll MS] [--no-listen] [--record] [--fail-every N]
  *                   [--handler-delay MS] [--latency FILE] [--exit-idle MS]
+ *                   [--transport postgres|kafka] [--kafka BOOTSTRAP] [--kafka-prefix P]
  *
  * --record      the handler writes (subscription, event_id) into
  *               chargegate_test.handled in the settle transaction, so a test
@@ -16,6 +17,9 @@
  * --exit-idle   exit once nothing was handled for MS milliseconds (counted
  *               from the first handled message; with --relay only, from the
  *               first relayed row)
+ * --transport   kafka: the Kafka module ($CHARGEGATE_KAFKA_MODULE or the
+ *               installed one) with brokers --kafka and topic prefix
+ *               --kafka-prefix (default "chargegate.")
  */
 #include "autoconfig.h"
 
@@ -26,6 +30,7 @@
 #include "queue/pgtransport.h"
 #include "queue/relay.h"
 #include "queue/transport.h"
+#include "queue/transport_loader.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
@@ -45,6 +50,7 @@ struct Worker {
 	int64_t handler_delay_ms;
 	FILE *latency;
 	int64_t exit_idle_ms;
+	const char *transport, *kafka, *kafka_prefix;
 	struct event_base *base;
 	long handled, seen;
 	long handled_at_last_tick;
@@ -162,6 +168,25 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(arg, NULL);
 }
 
+static struct Transport *transport_new(struct Worker *w, struct PgPool *pool)
+{
+	struct KafkaSettings ks = { .abi = KAFKA_MODULE_ABI, .conninfo = w->db, .listen = w->listen,
+				    .lease_ms = w->spec.lease_ms };
+	struct Transport *t;
+	char err[1024];
+
+	if (!w->transport || strcmp(w->transport, "postgres") == 0)
+		return pgtransport_new(w->base, pool, w->db, w->listen);
+	if (strcmp(w->transport, "kafka") != 0)
+		fatal("--transport must be postgres or kafka");
+	ks.bootstrap_servers = w->kafka ? w->kafka : "";
+	ks.topic_prefix = w->kafka_prefix ? w->kafka_prefix : "chargegate.";
+	t = transport_load_kafka(w->base, pool, &ks, err, sizeof(err));
+	if (!t)
+		fatal("%s", err);
+	return t;
+}
+
 static void parse(struct Worker *w, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -170,6 +195,7 @@ static void parse(struct Worker *w, int argc, char **argv)
 		{ "lease", 1, NULL, 'l' },	   { "max-attempts", 1, NULL, 'm' }, { "poll", 1, NULL, 'p' },
 		{ "no-listen", 0, NULL, 'N' },	   { "record", 0, NULL, 'R' },	     { "fail-every", 1, NULL, 'f' },
 		{ "handler-delay", 1, NULL, 'D' }, { "latency", 1, NULL, 'L' },	     { "exit-idle", 1, NULL, 'x' },
+		{ "transport", 1, NULL, 'T' },	   { "kafka", 1, NULL, 'K' },	     { "kafka-prefix", 1, NULL, 'P' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -195,6 +221,9 @@ static void parse(struct Worker *w, int argc, char **argv)
 				fatal("could not open \"%s\"", optarg);
 			break;
 		case 'x': w->exit_idle_ms = atoll(optarg); break;
+		case 'T': w->transport = optarg; break;
+		case 'K': w->kafka = optarg; break;
+		case 'P': w->kafka_prefix = optarg; break;
 		default: fprintf(stderr, "cg-queue-worker: bad arguments (see the source's header)\n"); exit(2);
 		}
 	}
@@ -219,7 +248,7 @@ int main(int argc, char **argv)
 	log_setup(getenv("CG_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO, LOG_FMT_TEXT);
 	w.base = event_base_new();
 	pool = pgpool_new(w.base, "worker", w.db, 4);
-	t = pgtransport_new(w.base, pool, w.db, w.listen);
+	t = transport_new(&w, pool);
 	for (int i = 0; w.relay && i < 3; i++)
 		w.relays[i] = relay_new(w.base, t, outboxes[i], w.spec.batch_size, w.spec.poll_ms);
 	if (w.subscription) {

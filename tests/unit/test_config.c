@@ -655,6 +655,65 @@ START_TEST(packaged_config_loads)
 }
 END_TEST
 
+/* kafka.property.NAME: passed through to librdkafka (checked there, at start). */
+START_TEST(kafka_properties_pass_through)
+{
+	char *const envp[] = { "CHARGEGATE_KAFKA_PROPERTY_SECURITY_PROTOCOL= SSL ", "CHARGEGATE_KAFKA_PROPERTY_LINGER_MS=7",
+			       "CHARGEGATE_KAFKA_MODULE=/elsewhere/kafka.so", NULL };
+	struct Config c;
+	struct TmpConf t;
+	char err[512];
+
+	ck_assert_msg(load_text(&c,
+				"[kafka]\n"
+				"property.security.protocol = SASL_SSL\n"
+				"property.sasl.mechanisms = \"PLAIN\"\n",
+				envp, err, sizeof(err), &t),
+		      "%s", err);
+	ck_assert_int_eq(c.kafka_properties_len, 3);
+	ck_assert_str_eq(c.kafka_property_names[0], "security.protocol");
+	ck_assert_str_eq(c.kafka_property_values[0], "SSL");	/* the environment wins */
+	ck_assert_str_eq(c.kafka_property_names[1], "sasl.mechanisms");
+	ck_assert_str_eq(c.kafka_property_values[1], "PLAIN");
+	ck_assert_str_eq(c.kafka_property_names[2], "linger.ms");
+	ck_assert_str_eq(c.kafka_property_values[2], "7");
+	config_free(&c);
+	ck_assert_int_eq(c.kafka_properties_len, 0);
+}
+END_TEST
+
+START_TEST(kafka_property_errors)
+{
+	char *const bad_env[] = { "CHARGEGATE_KAFKA_PROPERTY_=x", NULL };
+
+	expect_error("[kafka]\nproperty.acks = all\nproperty.acks = 1\n", 3,
+		     "duplicate key \"property.acks\" in section [kafka]");
+	expect_error("[kafka]\nproperty.a b = 1\n", 2, "invalid librdkafka property name \"a b\" in kafka.property.NAME");
+	expect_error("[kafka]\nproperty. = 1\n", 2, "invalid librdkafka property name \"\" in kafka.property.NAME");
+	expect_error("[queue]\nproperty.acks = 1\n", 2, "unknown key \"property.acks\" in section [queue]");
+	expect_env_error(bad_env, "environment variable CHARGEGATE_KAFKA_PROPERTY_: unknown configuration key");
+}
+END_TEST
+
+START_TEST(kafka_properties_need_a_restart)
+{
+	char *const env_a[] = { "CHARGEGATE_KAFKA_PROPERTY_LINGER_MS=5", NULL };
+	char *const env_b[] = { "CHARGEGATE_KAFKA_PROPERTY_LINGER_MS=50", NULL };
+	struct Config a, b;
+	char err[512];
+
+	ck_assert(config_load(&a, NULL, env_a, err, sizeof(err)));
+	ck_assert(config_load(&b, NULL, env_a, err, sizeof(err)));
+	ck_assert(config_reload_allowed(&a, &b, err, sizeof(err)));
+	config_free(&b);
+	ck_assert(config_load(&b, NULL, env_b, err, sizeof(err)));
+	ck_assert(!config_reload_allowed(&a, &b, err, sizeof(err)));
+	ck_assert_str_eq(err, "kafka.property.* cannot be changed by a reload: it needs a restart");
+	config_free(&a);
+	config_free(&b);
+}
+END_TEST
+
 static Suite *config_suite(void)
 {
 	Suite *s = suite_create("config");
@@ -705,6 +764,9 @@ static Suite *config_suite(void)
 
 	tcase_add_test(api, key_table_is_introspectable);
 	tcase_add_test(api, reload_rejects_changes_that_need_a_restart);
+	tcase_add_test(api, kafka_properties_pass_through);
+	tcase_add_test(api, kafka_property_errors);
+	tcase_add_test(api, kafka_properties_need_a_restart);
 	suite_add_tcase(s, api);
 	return s;
 }

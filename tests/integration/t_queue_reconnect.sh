@@ -1,0 +1,154 @@
+#!/bin/sh
+# The LISTEN connection of the PostgreSQL transport is killed
+# (pg_terminate_backend, as a network drop or a DBA would): the relay and the
+# consumer (tests/queue/cg-queue-worker processes, 30 s poll) reconnect and
+# catch up on what they were not told about, without a restart, and are woken
+# by NOTIFY again afterwards (DESIGN §2.4, issue 3 item 4).
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
+. "$top_srcdir/tests/lib/testlib.sh"
+
+QW=$top_builddir/tests/queue/cg-queue-worker
+
+tl_setup
+[ -x "$QW" ] || tl_bail "$QW is not built (top_builddir=$top_builddir)"
+tl_sql "CREATE SCHEMA chargegate_test;
+	CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
+	tl_bail "could not create chargegate_test.handled"
+
+# --- helpers ---------------------------------------------------------------------
+
+# qw_start NAME ARGS…: start a worker in the background; its pid in
+# $NAME_pid, stdout in $TL_DIR/NAME.out, log in $TL_DIR/NAME.log
+qw_start() {
+	_n=$1
+	shift
+	"$QW" --db "$CG_DATABASE_URL" "$@" >"$TL_DIR/$_n.out" 2>"$TL_DIR/$_n.log" &
+	eval "${_n}_pid=$!"
+	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $!"
+}
+
+# qw_stop NAME: SIGTERM; a test that it exits 0
+qw_stop() {
+	eval "_pid=\$${1}_pid"
+	kill -TERM "$_pid" 2>/dev/null
+	tl_wait_exit "$_pid" 10
+	TL_DAEMON_PIDS=$(echo "$TL_DAEMON_PIDS" | tr ' ' '\n' | grep -vx "$_pid" | tr '\n' ' ')
+	if [ "$TL_RC" -eq 0 ]; then
+		tl_ok "worker $1 exits 0 on SIGTERM"
+	else
+		tl_not_ok "worker $1 exits 0 on SIGTERM" "exit status $TL_RC"
+		tl_diag_file "$TL_DIR/$1.log"
+	fi
+}
+
+# qw_publish N [quiet]: N new StartChargingSessionRequestCommand rows in one
+# transaction with the NOTIFY the API sends (none with "quiet")
+qw_publish() {
+	_notify="SELECT pg_notify('chargegate_charging_session_request_outbox', '');"
+	[ "${2:-}" = quiet ] && _notify=
+	tl_sql "BEGIN;
+		INSERT INTO chargegate.charging_session_request_outbox (event_type, aggregate_id, payload)
+		SELECT 'StartChargingSessionRequestCommand', gen_random_uuid(), jsonb_build_object('n', g)
+		  FROM generate_series(1, $1) AS g;
+		$_notify
+		COMMIT;" >/dev/null
+}
+
+qw_handled() {
+	tl_sql "SELECT count(*) FROM chargegate_test.handled WHERE subscription = '$1'"
+}
+# shellcheck disable=SC2317 # called through tl_poll
+qw_handled_is() { [ "$(qw_handled "$1")" -ge "$2" ]; }
+# shellcheck disable=SC2317 # called through tl_poll
+qw_subscribed() { [ "$(tl_count subscription "name = '$1'")" = 1 ]; }
+# shellcheck disable=SC2317 # called through tl_poll
+qw_listeners_are() {
+	[ "$(tl_sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")" = "$1" ]
+}
+
+# qw_exactly_once SUB NAME: every outbox event was handled by SUB exactly once
+qw_exactly_once() {
+	_got=$(tl_sql "SELECT (SELECT count(*) FROM chargegate.charging_session_request_outbox o
+	                        WHERE NOT EXISTS (SELECT 1 FROM chargegate_test.handled h
+	                                           WHERE h.subscription = '$1' AND h.event_id = o.event_id))
+	                      || ' missing, '
+	                      || (SELECT count(*) - count(DISTINCT event_id) FROM chargegate_test.handled
+	                           WHERE subscription = '$1') || ' duplicates'")
+	tl_is "$_got" "0 missing, 0 duplicates" "$2"
+}
+
+
+# a 30 s poll: anything faster than that below comes from the reconnect
+qw_start relay3 --relay --poll 30000
+qw_start cons3 --subscription q3 --topic charging_session_request --record --poll 30000
+tl_poll 10 qw_subscribed q3 || tl_bail "the consumer did not create its subscription q3"
+tl_poll 10 qw_listeners_are 2 || tl_bail "the two workers did not LISTEN"
+sleep 0.3
+
+# the relay: rows committed without a NOTIFY (a missed notification) stay
+# pending until its LISTEN connection is killed and comes back
+qw_publish 5 quiet
+sleep 1
+tl_is "$(tl_count charging_session_request_outbox 'published_at IS NULL')" 5 \
+	"5 rows committed without a NOTIFY are not relayed yet (the poll is 30 s)"
+killed=$(tl_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                  WHERE query LIKE 'LISTEN%\\_outbox%' AND pid <> pg_backend_pid()")
+tl_is "$killed" 1 "the relay's LISTEN backend is terminated"
+_t0=$(tl_now_ms)
+if tl_poll 5 qw_handled_is q3 5; then
+	tl_ok "the relay reconnects and catches up: the 5 rows are relayed and handled ($(( $(tl_now_ms) - _t0 )) ms)"
+else
+	tl_not_ok "the relay reconnects and catches up: the 5 rows are relayed and handled" \
+		"handled: $(qw_handled q3) of 5 after 5 s; pending: $(tl_count charging_session_request_outbox 'published_at IS NULL')"
+fi
+if grep -q 'pool listen: connection 0 lost' "$TL_DIR/relay3.log" && grep -q 'pool listen: connection 0 re-established' "$TL_DIR/relay3.log"; then
+	tl_ok "the relay worker logs the lost and re-established LISTEN connection"
+else
+	tl_not_ok "the relay worker logs the lost and re-established LISTEN connection"
+	tl_diag_file "$TL_DIR/relay3.log"
+fi
+
+# the consumer: a delivery written without a NOTIFY waits until its LISTEN
+# connection is killed and comes back
+tl_poll 10 qw_listeners_are 2 || tl_diag "the relay did not LISTEN again"
+tl_sql "WITH m AS (
+	  INSERT INTO chargegate.topic_message (topic, event_id, event_type, aggregate_id, payload, created_at)
+	  VALUES ('charging_session_request', gen_random_uuid(), 'StartChargingSessionRequestCommand', gen_random_uuid(),
+	          '{}', now())
+	  RETURNING id)
+	INSERT INTO chargegate.subscription_batch (subscription, message_ids, oldest_message_id)
+	SELECT 'q3', ARRAY[id], id FROM m" >/dev/null
+sleep 1
+tl_is "$(qw_handled q3)" 5 "a delivery written without a NOTIFY is not handled yet"
+killed=$(tl_sql "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+                  WHERE query LIKE 'LISTEN%chargegate\\_topic\\_%' AND pid <> pg_backend_pid()")
+tl_is "$killed" 1 "the consumer's LISTEN backend is terminated"
+_t0=$(tl_now_ms)
+if tl_poll 5 qw_handled_is q3 6; then
+	tl_ok "the consumer reconnects and catches up ($(( $(tl_now_ms) - _t0 )) ms)"
+else
+	tl_not_ok "the consumer reconnects and catches up" "handled: $(qw_handled q3) of 6 after 5 s"
+fi
+
+# both are woken by NOTIFY again, without a restart
+tl_poll 10 qw_listeners_are 2 || tl_diag "the workers did not LISTEN again"
+qw_publish 10
+if tl_poll 5 qw_handled_is q3 16; then
+	tl_ok "after the reconnects a NOTIFY wakes them again: 10 more events handled within 5 s (poll 30 s)"
+else
+	tl_not_ok "after the reconnects a NOTIFY wakes them again" "handled: $(qw_handled q3) of 16 after 5 s"
+fi
+# shellcheck disable=SC2154 # set by qw_start
+if tl_alive "$relay3_pid" && tl_alive "$cons3_pid"; then
+	tl_ok "neither worker was restarted"
+else
+	tl_not_ok "neither worker was restarted"
+fi
+qw_exactly_once q3 "each of the 15 events of the outbox was handled once across the reconnects"
+tl_is "$(tl_sql "SELECT count(*) - count(DISTINCT event_id) FROM chargegate_test.handled WHERE subscription = 'q3'")" 0 \
+	"no event handled twice"
+qw_stop relay3
+qw_stop cons3
+
+tl_done

@@ -1,0 +1,104 @@
+#!/bin/sh
+# Horizontal scale and fan-out (DESIGN §2.5, issue 3 item 2), with
+# tests/queue/cg-queue-worker processes: two consumers of one subscription
+# share its messages through SKIP LOCKED and no event is handled twice; a
+# second subscription of the same topic receives every message as well.
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
+. "$top_srcdir/tests/lib/testlib.sh"
+
+QW=$top_builddir/tests/queue/cg-queue-worker
+ROUNDS=20
+PER_ROUND=10
+N=$((ROUNDS * PER_ROUND))
+
+tl_setup
+[ -x "$QW" ] || tl_bail "$QW is not built (top_builddir=$top_builddir)"
+tl_sql "CREATE SCHEMA chargegate_test;
+	CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
+	tl_bail "could not create chargegate_test.handled"
+
+# qw_start NAME ARGS…: a worker in the background; pid in $NAME_pid
+qw_start() {
+	_n=$1
+	shift
+	"$QW" --db "$CG_DATABASE_URL" "$@" >"$TL_DIR/$_n.out" 2>"$TL_DIR/$_n.log" &
+	eval "${_n}_pid=$!"
+	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $!"
+}
+# qw_stop NAME: SIGTERM; a test that it exits 0
+qw_stop() {
+	eval "_pid=\$${1}_pid"
+	kill -TERM "$_pid" 2>/dev/null
+	tl_wait_exit "$_pid" 10
+	TL_DAEMON_PIDS=$(echo "$TL_DAEMON_PIDS" | tr ' ' '\n' | grep -vx "$_pid" | tr '\n' ' ')
+	tl_is "$TL_RC" 0 "worker $1 exits 0 on SIGTERM"
+}
+# qw_count NAME: how many events the stopped worker handled
+qw_count() {
+	sed -n 's/^handled \([0-9]*\) .*/\1/p' "$TL_DIR/$1.out"
+}
+qw_handled() {
+	tl_sql "SELECT count(*) FROM chargegate_test.handled WHERE subscription = '$1'"
+}
+# shellcheck disable=SC2317 # called through tl_poll
+qw_handled_is() { [ "$(qw_handled "$1")" -ge "$2" ]; }
+# shellcheck disable=SC2317 # called through tl_poll
+qw_subscribed() { [ "$(tl_count subscription "name = '$1'")" = 1 ]; }
+
+# Small batches and a slow handler (50 ms a batch), so that the work spreads
+qw_start relay --relay --batch 5 --poll 1000
+qw_start a1 --subscription shared --topic charging_session_request --record --batch 5 --handler-delay 50
+qw_start a2 --subscription shared --topic charging_session_request --record --batch 5 --handler-delay 50
+qw_start b1 --subscription mirror --topic charging_session_request --record --batch 20
+tl_poll 10 qw_subscribed shared || tl_bail "subscription shared was not created"
+tl_poll 10 qw_subscribed mirror || tl_bail "subscription mirror was not created"
+
+# N events in ROUNDS transactions, as the API's group commits would write them
+i=0
+while [ "$i" -lt "$ROUNDS" ]; do
+	printf "INSERT INTO chargegate.charging_session_request_outbox (event_type, aggregate_id, payload)
+	        SELECT 'StartChargingSessionRequestCommand', gen_random_uuid(), '{}' FROM generate_series(1, %s);
+	        SELECT pg_notify('chargegate_charging_session_request_outbox', '');\n" "$PER_ROUND"
+	i=$((i + 1))
+done | psql -X -q -v ON_ERROR_STOP=1 >/dev/null || tl_bail "could not write the outbox rows"
+
+if tl_poll 20 qw_handled_is shared "$N"; then
+	tl_ok "subscription shared handles all $N events"
+else
+	tl_not_ok "subscription shared handles all $N events" "handled: $(qw_handled shared) after 20 s"
+fi
+if tl_poll 10 qw_handled_is mirror "$N"; then
+	tl_ok "subscription mirror handles all $N events too (fan-out)"
+else
+	tl_not_ok "subscription mirror handles all $N events too (fan-out)" "handled: $(qw_handled mirror) after 10 s"
+fi
+sleep 0.5	# anything handled twice would show up by now
+
+for s in shared mirror; do
+	tl_is "$(tl_sql "SELECT count(*) || ' rows, ' || count(DISTINCT event_id) || ' events'
+	                   FROM chargegate_test.handled WHERE subscription = '$s'")" \
+		"$N rows, $N events" "$s: no event handled twice"
+	tl_is "$(tl_sql "SELECT count(*) FROM chargegate.charging_session_request_outbox o
+	                  WHERE NOT EXISTS (SELECT 1 FROM chargegate_test.handled h
+	                                     WHERE h.subscription = '$s' AND h.event_id = o.event_id)")" 0 \
+		"$s: every event of the outbox was handled"
+done
+tl_is "$(tl_sql "SELECT count(*) FROM chargegate.topic_message")" "$N" "each event is on the topic once"
+tl_is "$(tl_sql "SELECT string_agg(subscription || ' ' || (ready + leased + dead), ', ' ORDER BY subscription)
+                  FROM chargegate.subscription_status")" "mirror 0, shared 0" "both subscriptions are drained"
+
+for w in a1 a2 b1 relay; do qw_stop "$w"; done
+n1=$(qw_count a1)
+n2=$(qw_count a2)
+nb=$(qw_count b1)
+tl_diag "consumer a1 handled ${n1:-?}, a2 handled ${n2:-?}, b1 handled ${nb:-?}"
+if [ "${n1:-0}" -gt 0 ] && [ "${n2:-0}" -gt 0 ]; then
+	tl_ok "both consumers of subscription shared did part of the work"
+else
+	tl_not_ok "both consumers of subscription shared did part of the work" "a1: ${n1:-?}, a2: ${n2:-?}"
+fi
+tl_is "$(( ${n1:-0} + ${n2:-0} ))" "$N" "together they handled each event once"
+tl_is "${nb:-?}" "$N" "the consumer of mirror handled every event"
+
+tl_done

@@ -1,0 +1,152 @@
+#!/bin/sh
+# Wake-ups of the PostgreSQL transport (DESIGN §2.4, §10), with
+# tests/queue/cg-queue-worker processes:
+#  1. a message published by one process (a relay-only worker) is consumed
+#     by another (a consumer-only worker), woken by NOTIFY long before the
+#     10 s poll;
+#  2. poll-only mode (--no-listen: PgBouncer transaction pooling) holds no
+#     LISTEN connection and still delivers within the poll interval.
+# (A LISTEN connection that is killed: t_queue_reconnect.sh.)
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
+. "$top_srcdir/tests/lib/testlib.sh"
+
+QW=$top_builddir/tests/queue/cg-queue-worker
+
+tl_setup
+[ -x "$QW" ] || tl_bail "$QW is not built (top_builddir=$top_builddir)"
+tl_sql "CREATE SCHEMA chargegate_test;
+	CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
+	tl_bail "could not create chargegate_test.handled"
+
+# --- helpers ---------------------------------------------------------------------
+
+# qw_start NAME ARGS…: start a worker in the background; its pid in
+# $NAME_pid, stdout in $TL_DIR/NAME.out, log in $TL_DIR/NAME.log
+qw_start() {
+	_n=$1
+	shift
+	"$QW" --db "$CG_DATABASE_URL" "$@" >"$TL_DIR/$_n.out" 2>"$TL_DIR/$_n.log" &
+	eval "${_n}_pid=$!"
+	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $!"
+}
+
+# qw_stop NAME: SIGTERM; a test that it exits 0
+qw_stop() {
+	eval "_pid=\$${1}_pid"
+	kill -TERM "$_pid" 2>/dev/null
+	tl_wait_exit "$_pid" 10
+	TL_DAEMON_PIDS=$(echo "$TL_DAEMON_PIDS" | tr ' ' '\n' | grep -vx "$_pid" | tr '\n' ' ')
+	if [ "$TL_RC" -eq 0 ]; then
+		tl_ok "worker $1 exits 0 on SIGTERM"
+	else
+		tl_not_ok "worker $1 exits 0 on SIGTERM" "exit status $TL_RC"
+		tl_diag_file "$TL_DIR/$1.log"
+	fi
+}
+
+# qw_publish N [quiet]: N new StartChargingSessionRequestCommand rows in one
+# transaction with the NOTIFY the API sends (none with "quiet")
+qw_publish() {
+	_notify="SELECT pg_notify('chargegate_charging_session_request_outbox', '');"
+	[ "${2:-}" = quiet ] && _notify=
+	tl_sql "BEGIN;
+		INSERT INTO chargegate.charging_session_request_outbox (event_type, aggregate_id, payload)
+		SELECT 'StartChargingSessionRequestCommand', gen_random_uuid(), jsonb_build_object('n', g)
+		  FROM generate_series(1, $1) AS g;
+		$_notify
+		COMMIT;" >/dev/null
+}
+
+qw_handled() {
+	tl_sql "SELECT count(*) FROM chargegate_test.handled WHERE subscription = '$1'"
+}
+# shellcheck disable=SC2317 # called through tl_poll
+qw_handled_is() { [ "$(qw_handled "$1")" -ge "$2" ]; }
+# shellcheck disable=SC2317 # called through tl_poll
+qw_subscribed() { [ "$(tl_count subscription "name = '$1'")" = 1 ]; }
+# shellcheck disable=SC2317 # called through tl_poll
+qw_listeners_are() {
+	[ "$(tl_sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")" = "$1" ]
+}
+
+# qw_exactly_once SUB NAME: every outbox event was handled by SUB exactly once
+qw_exactly_once() {
+	_got=$(tl_sql "SELECT (SELECT count(*) FROM chargegate.charging_session_request_outbox o
+	                        WHERE NOT EXISTS (SELECT 1 FROM chargegate_test.handled h
+	                                           WHERE h.subscription = '$1' AND h.event_id = o.event_id))
+	                      || ' missing, '
+	                      || (SELECT count(*) - count(DISTINCT event_id) FROM chargegate_test.handled
+	                           WHERE subscription = '$1') || ' duplicates'")
+	tl_is "$_got" "0 missing, 0 duplicates" "$2"
+}
+
+# ms from the commit of the newest outbox rows to the last of them handled by SUB
+qw_latency_ms() {
+	tl_sql "SELECT round(extract(epoch FROM max(h.handled_at) - max(o.created_at)) * 1000)
+	          FROM chargegate_test.handled h JOIN chargegate.charging_session_request_outbox o USING (event_id)
+	         WHERE h.subscription = '$1'
+	           AND o.created_at = (SELECT max(created_at) FROM chargegate.charging_session_request_outbox)"
+}
+
+# --- 1. one process relays, another consumes, woken by NOTIFY -------------------
+
+qw_start relay1 --relay --poll 10000
+qw_start cons1 --subscription q1 --topic charging_session_request --record --poll 10000
+tl_poll 10 qw_subscribed q1 || tl_bail "the consumer did not create its subscription q1"
+tl_poll 10 qw_listeners_are 2 || tl_bail "the two workers did not LISTEN"
+sleep 0.3
+
+for round in 1 2; do
+	_t0=$(tl_now_ms)
+	qw_publish 20
+	if tl_poll 8 qw_handled_is q1 $((round * 20)); then
+		tl_ok "round $round: 20 events published by the relay worker are handled by the consumer worker"
+	else
+		tl_not_ok "round $round: 20 events published by the relay worker are handled by the consumer worker" \
+			"handled: $(qw_handled q1) of $((round * 20)) after 8 s"
+	fi
+	_wall=$(( $(tl_now_ms) - _t0 ))
+	_lat=$(qw_latency_ms q1)
+	tl_diag "round $round: handled ${_lat} ms after the commit (${_wall} ms for the test to see it)"
+	if [ "${_lat:-99999}" -lt 2000 ] && [ "$_wall" -lt 5000 ]; then
+		tl_ok "round $round: woken by NOTIFY, well before the 10 s poll"
+	else
+		tl_not_ok "round $round: woken by NOTIFY, well before the 10 s poll" "latency ${_lat} ms, seen after ${_wall} ms"
+	fi
+done
+qw_exactly_once q1 "each of the 40 events was handled once by q1"
+tl_is "$(tl_count charging_session_request_outbox 'published_at IS NULL')" 0 "the outbox has no pending row"
+
+qw_stop relay1
+qw_stop cons1
+tl_is "$(cat "$TL_DIR/relay1.out")" "handled 0 relayed 40" "the relay worker relayed all 40 and handled none"
+tl_is "$(cat "$TL_DIR/cons1.out")" "handled 40 relayed 0" "the consumer worker handled all 40 and relayed none"
+
+# --- 2. poll-only mode ------------------------------------------------------------
+
+tl_poll 10 qw_listeners_are 0 || tl_diag "LISTEN backends of the stopped workers are still there"
+qw_start relay2 --relay --no-listen --poll 1000
+qw_start cons2 --subscription q2 --topic charging_session_request --record --no-listen --poll 1000
+tl_poll 10 qw_subscribed q2 || tl_bail "the consumer did not create its subscription q2"
+sleep 0.5
+if qw_listeners_are 0; then
+	tl_ok "poll-only workers hold no LISTEN connection"
+else
+	tl_not_ok "poll-only workers hold no LISTEN connection" \
+		"$(tl_sql "SELECT string_agg(query, '; ') FROM pg_stat_activity WHERE query LIKE 'LISTEN%'")"
+fi
+_t0=$(tl_now_ms)
+qw_publish 10
+# relay poll (1 s) + consumer poll (1 s) + the work
+if tl_poll 4 qw_handled_is q2 10; then
+	tl_ok "poll-only: 10 events are handled within two poll intervals ($(( $(tl_now_ms) - _t0 )) ms)"
+else
+	tl_not_ok "poll-only: 10 events are handled within two poll intervals" "handled: $(qw_handled q2) of 10 after 4 s"
+fi
+qw_stop relay2
+qw_stop cons2
+tl_is "$(tl_sql "SELECT count(*) - count(DISTINCT event_id) FROM chargegate_test.handled WHERE subscription = 'q2'")" 0 \
+	"poll-only: no event handled twice"
+
+tl_done
