@@ -90,7 +90,7 @@ BEGIN
     --    request rows satisfy the deferred foreign key at commit.
     WITH input AS MATERIALIZED (
         SELECT u.ord::integer       AS ord,
-               gen_random_uuid()    AS new_id,
+               chargegate.uuid_v7() AS new_id,
                u.station_id, u.driver_token, u.callback_url, u.idem_key
           FROM unnest(p_station_ids, p_driver_tokens, p_callback_urls, p_idempotency_keys)
                WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, ord)

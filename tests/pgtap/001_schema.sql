@@ -41,7 +41,7 @@ SELECT o.tab, c.col, c.typ, c.not_null, c.def
                     'callback_delivery_outbox']::name[]) WITH ORDINALITY AS o(tab, n)
  CROSS JOIN (VALUES
     (1,  'id',               'bigint',                   true,  NULL),
-    (2,  'event_id',         'uuid',                     true,  'gen_random_uuid()'),
+    (2,  'event_id',         'uuid',                     true,  'chargegate.uuid_v7()'),
     (3,  'event_type',       'text',                     true,  NULL),
     (4,  'aggregate_id',     'uuid',                     true,  NULL),
     (5,  'payload',          'jsonb',                    true,  NULL),
