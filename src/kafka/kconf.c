@@ -233,6 +233,10 @@ bool kpump_setup(struct KafkaPump *p, struct event_base *base, rd_kafka_queue_t 
 {
 	memset(p, 0, sizeof(*p));
 	p->fds[0] = p->fds[1] = -1;
+	if (!queue) {
+		snprintf(err, errsize, "librdkafka gave no queue to watch");
+		return false;
+	}
 	if (pipe2(p->fds, O_NONBLOCK | O_CLOEXEC) != 0) {
 		snprintf(err, errsize, "could not create a pipe for librdkafka's queue: %s", strerror(errno));
 		rd_kafka_queue_destroy(queue);

@@ -537,8 +537,15 @@ static void mark_copies(struct QueueMessage *msgs, int n)
 /*
  * An event already in flight in another claim of this subscription (a
  * copy published again after a crash) counts as handled here: the copy in
- * flight is settled, or given back, for both.
+ * flight is settled, or given back, for both -- and it holds the partition's
+ * commit back until then.  Only copies of the partition's current
+ * generation count: a revoked one holds nothing back.
  */
+static bool counts_in_flight(const struct KafkaSubscriber *s, const struct KMsg *m)
+{
+	return m && koffsets_current(s->offsets, msg_topic(m), m->rkm->partition, m->gen);
+}
+
 static void mark_in_flight(const struct KafkaSubscriber *s, const struct KClaim *self, struct QueueMessage *msgs,
 			   int n)
 {
@@ -546,7 +553,7 @@ static void mark_in_flight(const struct KafkaSubscriber *s, const struct KClaim 
 	const char **set;
 
 	for (const struct KClaim *c = s->claims; c; c = c->next)
-		count += c == self ? 0 : (size_t)c->left;
+		count += c == self ? 0 : (size_t)c->n;
 	if (count == 0)
 		return;
 	while (size < count * 2)
@@ -556,7 +563,7 @@ static void mark_in_flight(const struct KafkaSubscriber *s, const struct KClaim 
 		for (int i = 0; c != self && i < c->n; i++) {
 			size_t j;
 
-			if (!c->msgs[i])
+			if (!counts_in_flight(s, c->msgs[i]))
 				continue;
 			for (j = hash_id(c->msgs[i]->event_id) & (size - 1); set[j]; j = (j + 1) & (size - 1))
 				;
