@@ -346,7 +346,13 @@ static void setup_api(struct Daemon *d)
 
 static void daemon_setup(struct Daemon *d)
 {
-	d->base = event_base_new();
+	struct event_config *ec = event_config_new();
+
+	/* coalesce the add/remove pairs evhttp makes per request into fewer epoll_ctl calls */
+	if (!ec || event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST) != 0)
+		fatal("could not configure the event loop");
+	d->base = event_base_new_with_config(ec);
+	event_config_free(ec);
 	if (!d->base)
 		fatal("could not create the event loop");
 	signal(SIGPIPE, SIG_IGN);
