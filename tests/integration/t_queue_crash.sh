@@ -7,34 +7,13 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
+# shellcheck source=tests/lib/queuetest.sh disable=SC1091
+. "$top_srcdir/tests/lib/queuetest.sh"
 
-QW=$top_builddir/tests/queue/cg-queue-worker
 N=30
 
-tl_setup
-[ -x "$QW" ] || tl_bail "$QW is not built (top_builddir=$top_builddir)"
-tl_sql "CREATE SCHEMA chargegate_test;
-	CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
-	tl_bail "could not create chargegate_test.handled"
+qt_setup
 
-# qw_start NAME ARGS…: a worker in the background; pid in $NAME_pid
-qw_start() {
-	_n=$1
-	shift
-	"$QW" --db "$CG_DATABASE_URL" "$@" >"$TL_DIR/$_n.out" 2>"$TL_DIR/$_n.log" &
-	eval "${_n}_pid=$!"
-	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $!"
-}
-qw_forget() {
-	TL_DAEMON_PIDS=$(echo "$TL_DAEMON_PIDS" | tr ' ' '\n' | grep -vx "$1" | tr '\n' ' ')
-}
-qw_handled() {
-	tl_sql "SELECT count(*) FROM chargegate_test.handled WHERE subscription = '$1'"
-}
-# shellcheck disable=SC2317 # called through tl_poll
-qw_handled_is() { [ "$(qw_handled "$1")" -ge "$2" ]; }
-# shellcheck disable=SC2317 # called through tl_poll
-qw_subscribed() { [ "$(tl_count subscription "name = '$1'")" = 1 ]; }
 # shellcheck disable=SC2317 # called through tl_poll
 qw_leased_by() { [ "$(tl_sql "SELECT count(*) FROM chargegate.leases WHERE lease_owner LIKE '%:$1:%'")" -ge "$2" ]; }
 
@@ -44,12 +23,7 @@ qw_start relay --relay --batch 10 --poll 1000
 qw_start doomed --subscription q --topic charging_session_request --record --batch 10 --batches 2 \
 	--lease 2000 --handler-delay 60000 --poll 500
 tl_poll 10 qw_subscribed q || tl_bail "the consumer did not create its subscription"
-tl_sql "BEGIN;
-	INSERT INTO chargegate.charging_session_request_outbox (event_type, aggregate_id, payload)
-	SELECT 'StartChargingSessionRequestCommand', gen_random_uuid(), jsonb_build_object('n', g)
-	  FROM generate_series(1, $N) AS g;
-	SELECT pg_notify('chargegate_charging_session_request_outbox', '');
-	COMMIT;" >/dev/null
+qw_publish "$N"
 
 # shellcheck disable=SC2154 # set by qw_start
 if tl_poll 10 qw_leased_by "$doomed_pid" 2; then

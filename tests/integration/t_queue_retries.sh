@@ -10,53 +10,19 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
+# shellcheck source=tests/lib/queuetest.sh disable=SC1091
+. "$top_srcdir/tests/lib/queuetest.sh"
 
-QW=$top_builddir/tests/queue/cg-queue-worker
 N=30
 
-tl_setup
-[ -x "$QW" ] || tl_bail "$QW is not built (top_builddir=$top_builddir)"
-tl_sql "CREATE SCHEMA chargegate_test;
-	CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
-	tl_bail "could not create chargegate_test.handled"
+qt_setup
 
-# qw_start NAME ARGS…: a worker in the background; pid in $NAME_pid
-qw_start() {
-	_n=$1
-	shift
-	"$QW" --db "$CG_DATABASE_URL" "$@" >"$TL_DIR/$_n.out" 2>"$TL_DIR/$_n.log" &
-	eval "${_n}_pid=$!"
-	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $!"
-}
-qw_stop() {
-	eval "_pid=\$${1}_pid"
-	kill -TERM "$_pid" 2>/dev/null
-	tl_wait_exit "$_pid" 10
-	TL_DAEMON_PIDS=$(echo "$TL_DAEMON_PIDS" | tr ' ' '\n' | grep -vx "$_pid" | tr '\n' ' ')
-	tl_is "$TL_RC" 0 "worker $1 exits 0 on SIGTERM"
-}
-qw_handled() {
-	tl_sql "SELECT count(*) FROM chargegate_test.handled WHERE subscription = '$1'"
-}
-# shellcheck disable=SC2317 # called through tl_poll
-qw_handled_is() { [ "$(qw_handled "$1")" -ge "$2" ]; }
-# shellcheck disable=SC2317 # called through tl_poll
-qw_subscribed() { [ "$(tl_count subscription "name = '$1'")" = 1 ]; }
 # shellcheck disable=SC2317 # called through tl_poll
 qw_settled() {
 	[ "$(tl_sql "SELECT ready + retrying + leased FROM chargegate.subscription_status WHERE subscription = '$1'")" = 0 ]
 }
 qw_dead() {
 	tl_sql "SELECT count(*) FROM chargegate.dead_letters WHERE subscription = '$1'"
-}
-# qw_exactly_once SUB: "M missing, D duplicates"
-qw_exactly_once() {
-	tl_sql "SELECT (SELECT count(*) FROM chargegate.charging_session_request_outbox o
-	                 WHERE NOT EXISTS (SELECT 1 FROM chargegate_test.handled h
-	                                    WHERE h.subscription = '$1' AND h.event_id = o.event_id))
-	               || ' missing, '
-	               || (SELECT count(*) - count(DISTINCT event_id) FROM chargegate_test.handled
-	                    WHERE subscription = '$1') || ' duplicates'"
 }
 
 qw_start relay --relay --poll 1000
@@ -65,12 +31,7 @@ qw_start flaky --subscription flaky --topic charging_session_request --record --
 qw_start fragile --subscription fragile --topic charging_session_request --record --fail-every 3 --max-attempts 1
 tl_poll 10 qw_subscribed flaky || tl_bail "subscription flaky was not created"
 tl_poll 10 qw_subscribed fragile || tl_bail "subscription fragile was not created"
-tl_sql "BEGIN;
-	INSERT INTO chargegate.charging_session_request_outbox (event_type, aggregate_id, payload)
-	SELECT 'StartChargingSessionRequestCommand', gen_random_uuid(), jsonb_build_object('n', g)
-	  FROM generate_series(1, $N) AS g;
-	SELECT pg_notify('chargegate_charging_session_request_outbox', '');
-	COMMIT;" >/dev/null
+qw_publish "$N"
 
 # --- retried until handled --------------------------------------------------------
 
@@ -88,7 +49,7 @@ else
 	tl_not_ok "flaky: every third call failed and its event was handed to the handler again" \
 		"$calls calls, $retried events retried"
 fi
-tl_is "$(qw_exactly_once flaky)" "0 missing, 0 duplicates" "flaky: each event was recorded exactly once"
+qw_exactly_once flaky "flaky: each event was recorded exactly once"
 tl_poll 5 qw_settled flaky
 tl_is "$(qw_dead flaky)" 0 "flaky: no dead letters"
 
@@ -116,7 +77,7 @@ while [ "$(qw_dead fragile)" -gt 0 ] && [ "$round" -lt 6 ]; do
 	tl_poll 10 qw_settled fragile || tl_diag "fragile did not settle after replay round $round"
 done
 tl_is "$(qw_dead fragile)" 0 "after $round replays nothing is dead"
-tl_is "$(qw_exactly_once fragile)" "0 missing, 0 duplicates" "fragile: each event was recorded exactly once"
+qw_exactly_once fragile "fragile: each event was recorded exactly once"
 
 for w in relay flaky fragile; do qw_stop "$w"; done
 

@@ -6,45 +6,19 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
+# shellcheck source=tests/lib/queuetest.sh disable=SC1091
+. "$top_srcdir/tests/lib/queuetest.sh"
 
-QW=$top_builddir/tests/queue/cg-queue-worker
 ROUNDS=20
 PER_ROUND=10
 N=$((ROUNDS * PER_ROUND))
 
-tl_setup
-[ -x "$QW" ] || tl_bail "$QW is not built (top_builddir=$top_builddir)"
-tl_sql "CREATE SCHEMA chargegate_test;
-	CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
-	tl_bail "could not create chargegate_test.handled"
+qt_setup
 
-# qw_start NAME ARGS…: a worker in the background; pid in $NAME_pid
-qw_start() {
-	_n=$1
-	shift
-	"$QW" --db "$CG_DATABASE_URL" "$@" >"$TL_DIR/$_n.out" 2>"$TL_DIR/$_n.log" &
-	eval "${_n}_pid=$!"
-	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $!"
-}
-# qw_stop NAME: SIGTERM; a test that it exits 0
-qw_stop() {
-	eval "_pid=\$${1}_pid"
-	kill -TERM "$_pid" 2>/dev/null
-	tl_wait_exit "$_pid" 10
-	TL_DAEMON_PIDS=$(echo "$TL_DAEMON_PIDS" | tr ' ' '\n' | grep -vx "$_pid" | tr '\n' ' ')
-	tl_is "$TL_RC" 0 "worker $1 exits 0 on SIGTERM"
-}
 # qw_count NAME: how many events the stopped worker handled
 qw_count() {
 	sed -n 's/^handled \([0-9]*\) .*/\1/p' "$TL_DIR/$1.out"
 }
-qw_handled() {
-	tl_sql "SELECT count(*) FROM chargegate_test.handled WHERE subscription = '$1'"
-}
-# shellcheck disable=SC2317 # called through tl_poll
-qw_handled_is() { [ "$(qw_handled "$1")" -ge "$2" ]; }
-# shellcheck disable=SC2317 # called through tl_poll
-qw_subscribed() { [ "$(tl_count subscription "name = '$1'")" = 1 ]; }
 
 # Small batches and a slow handler (50 ms a batch), so that the work spreads
 qw_start relay --relay --batch 5 --poll 1000

@@ -10,84 +10,10 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
+# shellcheck source=tests/lib/queuetest.sh disable=SC1091
+. "$top_srcdir/tests/lib/queuetest.sh"
 
-QW=$top_builddir/tests/queue/cg-queue-worker
-
-tl_setup
-[ -x "$QW" ] || tl_bail "$QW is not built (top_builddir=$top_builddir)"
-tl_sql "CREATE SCHEMA chargegate_test;
-	CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
-	tl_bail "could not create chargegate_test.handled"
-
-# --- helpers ---------------------------------------------------------------------
-
-# qw_start NAME ARGS…: start a worker in the background; its pid in
-# $NAME_pid, stdout in $TL_DIR/NAME.out, log in $TL_DIR/NAME.log
-qw_start() {
-	_n=$1
-	shift
-	"$QW" --db "$CG_DATABASE_URL" "$@" >"$TL_DIR/$_n.out" 2>"$TL_DIR/$_n.log" &
-	eval "${_n}_pid=$!"
-	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $!"
-}
-
-# qw_stop NAME: SIGTERM; a test that it exits 0
-qw_stop() {
-	eval "_pid=\$${1}_pid"
-	kill -TERM "$_pid" 2>/dev/null
-	tl_wait_exit "$_pid" 10
-	TL_DAEMON_PIDS=$(echo "$TL_DAEMON_PIDS" | tr ' ' '\n' | grep -vx "$_pid" | tr '\n' ' ')
-	if [ "$TL_RC" -eq 0 ]; then
-		tl_ok "worker $1 exits 0 on SIGTERM"
-	else
-		tl_not_ok "worker $1 exits 0 on SIGTERM" "exit status $TL_RC"
-		tl_diag_file "$TL_DIR/$1.log"
-	fi
-}
-
-# qw_publish N [quiet]: N new StartChargingSessionRequestCommand rows in one
-# transaction with the NOTIFY the API sends (none with "quiet")
-qw_publish() {
-	_notify="SELECT pg_notify('chargegate_charging_session_request_outbox', '');"
-	[ "${2:-}" = quiet ] && _notify=
-	tl_sql "BEGIN;
-		INSERT INTO chargegate.charging_session_request_outbox (event_type, aggregate_id, payload)
-		SELECT 'StartChargingSessionRequestCommand', gen_random_uuid(), jsonb_build_object('n', g)
-		  FROM generate_series(1, $1) AS g;
-		$_notify
-		COMMIT;" >/dev/null
-}
-
-qw_handled() {
-	tl_sql "SELECT count(*) FROM chargegate_test.handled WHERE subscription = '$1'"
-}
-# shellcheck disable=SC2317 # called through tl_poll
-qw_handled_is() { [ "$(qw_handled "$1")" -ge "$2" ]; }
-# shellcheck disable=SC2317 # called through tl_poll
-qw_subscribed() { [ "$(tl_count subscription "name = '$1'")" = 1 ]; }
-# shellcheck disable=SC2317 # called through tl_poll
-qw_listeners_are() {
-	[ "$(tl_sql "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN%' AND pid <> pg_backend_pid()")" = "$1" ]
-}
-
-# qw_exactly_once SUB NAME: every outbox event was handled by SUB exactly once
-qw_exactly_once() {
-	_got=$(tl_sql "SELECT (SELECT count(*) FROM chargegate.charging_session_request_outbox o
-	                        WHERE NOT EXISTS (SELECT 1 FROM chargegate_test.handled h
-	                                           WHERE h.subscription = '$1' AND h.event_id = o.event_id))
-	                      || ' missing, '
-	                      || (SELECT count(*) - count(DISTINCT event_id) FROM chargegate_test.handled
-	                           WHERE subscription = '$1') || ' duplicates'")
-	tl_is "$_got" "0 missing, 0 duplicates" "$2"
-}
-
-# ms from the commit of the newest outbox rows to the last of them handled by SUB
-qw_latency_ms() {
-	tl_sql "SELECT round(extract(epoch FROM max(h.handled_at) - max(o.created_at)) * 1000)
-	          FROM chargegate_test.handled h JOIN chargegate.charging_session_request_outbox o USING (event_id)
-	         WHERE h.subscription = '$1'
-	           AND o.created_at = (SELECT max(created_at) FROM chargegate.charging_session_request_outbox)"
-}
+qt_setup
 
 # --- 1. one process relays, another consumes, woken by NOTIFY -------------------
 
