@@ -54,11 +54,17 @@ BEGIN
         RETURNING b.id, b.fence, b.attempts, b.message_ids
     )
     SELECT l.id, l.fence, l.attempts, m.id, m.event_id, m.event_type, m.aggregate_id, m.payload,
-           m.published_at, h.event_id IS NOT NULL
+           m.published_at,
+           -- only a batch delivered before can hold an event handled already
+           -- (a settle that failed after a concurrent duplicate): skip the
+           -- probe on first deliveries, the common case
+           CASE WHEN l.attempts > 1
+                THEN EXISTS (SELECT 1 FROM chargegate.handled_event h
+                              WHERE h.subscription = $1 AND h.event_id = m.event_id)
+                ELSE false END
       FROM leased l
       CROSS JOIN LATERAL unnest(l.message_ids) AS u(message_id)
       JOIN chargegate.topic_message m ON m.id = u.message_id
-      LEFT JOIN chargegate.handled_event h ON h.subscription = $1 AND h.event_id = m.event_id
      ORDER BY m.id
     $sql$ USING p_subscription, p_owner, p_limit, p_lease_ms;
 END;

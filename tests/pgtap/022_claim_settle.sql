@@ -67,10 +67,13 @@ INSERT INTO b VALUES
     ('other',  pg_temp.batch('co', 2, '-1 hour'));
 SELECT pg_temp.remember();
 CREATE FUNCTION pg_temp.b(p_name text) RETURNS bigint LANGUAGE sql AS $$ SELECT id FROM b WHERE name = p_name $$;
--- b4's event was handled by cs before (a duplicate delivery), and by co
+-- b4's event was handled by cs before (a duplicate delivery), and by co; b4
+-- was delivered once already (a settle that failed after the concurrent
+-- duplicate gave it back), which is when claims look for handled events
 INSERT INTO chargegate.handled_event (subscription, event_id)
 SELECT s, m.event_id FROM chargegate.topic_message m, unnest(ARRAY['cs', 'co']) AS s
  WHERE m.id = (pg_temp.ids(pg_temp.b('b4')))[1];
+UPDATE chargegate.subscription_batch SET attempts = 1 WHERE id = pg_temp.b('b4');
 
 CREATE TEMPORARY TABLE got (step text, batch_id bigint, fence bigint, attempts integer, message_id bigint,
                             event_id uuid, event_type text, aggregate_id uuid, payload jsonb,
