@@ -253,6 +253,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	config_free(&d->cfg);
 	d->cfg = fresh;
 	sender_settings_fill(d);
+	ingest_set_batch_wait(d->ingest, d->cfg.ingest_batch_wait_ms);
 	log_info("configuration reloaded");
 	sdnotify_send("READY=1");
 }

@@ -373,6 +373,12 @@ struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *
 	return it;
 }
 
+void ingest_set_batch_wait(struct Ingest *ing, int64_t batch_wait_ms)
+{
+	if (ing)
+		ing->batch_wait_ms = batch_wait_ms;
+}
+
 void ingest_on_commit(struct Ingest *ing, void (*cb)(void *arg), void *arg)
 {
 	ing->on_commit = cb;

@@ -39,6 +39,9 @@ void ingest_free(struct Ingest *ing);
 struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *req, const char *idempotency_key,
 				 ingest_cb cb, void *arg);
 
+/* ingest.batch_wait changed by a reload: applies to the next batch. */
+void ingest_set_batch_wait(struct Ingest *ing, int64_t batch_wait_ms);
+
 /* Called after every batch that created at least one request committed. */
 void ingest_on_commit(struct Ingest *ing, void (*cb)(void *arg), void *arg);
 

@@ -80,7 +80,7 @@ START_TEST(defaults_match_design)
 	ck_assert_str_eq(c.http_listen, "127.0.0.1:8080");
 	ck_assert_int_eq(c.http_max_connections, 1024);
 	ck_assert_int_eq(c.ingest_batch_size, 256);
-	ck_assert_int_eq(c.ingest_batch_wait_ms, 1);
+	ck_assert_int_eq(c.ingest_batch_wait_ms, 0);
 	ck_assert_str_eq(c.authorization_url, "");
 	ck_assert_int_eq(c.authorization_timeout_ms, 3000);
 	ck_assert_int_eq(c.authorization_concurrency, 64);
@@ -136,7 +136,7 @@ START_TEST(file_sets_every_type)
 		"enabled = OFF\n"
 		"listen = \"[::1]:9090\"\n"
 		"[ingest]\n"
-		"batch_wait = 0ms\n"
+		"batch_wait = 3ms\n"
 		"[callback]\r\n"
 		"timeout = 250ms\r\n"
 		"retry_schedule = 2s , 1m,1h\n"
@@ -164,7 +164,7 @@ START_TEST(file_sets_every_type)
 	ck_assert_int_eq(c.database_pool_size, 8);
 	ck_assert(!c.http_enabled);
 	ck_assert_str_eq(c.http_listen, "[::1]:9090");
-	ck_assert_int_eq(c.ingest_batch_wait_ms, 0);
+	ck_assert_int_eq(c.ingest_batch_wait_ms, 3);
 	ck_assert_int_eq(c.callback_timeout_ms, 250);
 	ck_assert_int_eq(c.callback_retry_schedule_len, 3);
 	ck_assert_mem_eq(c.callback_retry_schedule_ms, schedule, sizeof(schedule));
@@ -554,7 +554,7 @@ START_TEST(sample_loads_to_the_defaults)
 	config_defaults(&defaults);
 	ck_assert(config_reload_allowed(&defaults, &loaded, err, sizeof(err)));
 	ck_assert_int_eq(loaded.callback_retry_schedule_len, 5);
-	ck_assert_int_eq(loaded.ingest_batch_wait_ms, 1);
+	ck_assert_int_eq(loaded.ingest_batch_wait_ms, 0);
 	config_free(&loaded);
 	config_free(&defaults);
 }
