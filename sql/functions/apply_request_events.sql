@@ -28,28 +28,32 @@ AS $function$
                bool_or(event_type = 'CallbackDeliverySucceeded') AS delivered,
                bool_or(event_type = 'CallbackFailed' AND coalesce(final, false)) AS failed
           FROM items GROUP BY request_id
-    ), next AS (
-        SELECT r.request_id,
-               coalesce(r.decision, p.decision) AS decision,
-               coalesce(r.decision_reason, p.reason) AS decision_reason,
-               greatest(r.callback_attempts, p.attempts) AS callback_attempts,
-               CASE
+    ), updated AS (
+        -- The new values are computed from r inside the UPDATE, not from a
+        -- snapshot taken before it: when a concurrent transaction (the other
+        -- topic's consumer) changed the row meanwhile, the UPDATE re-reads
+        -- the committed row, so a decision applied after a delivery can never
+        -- move the request back to decided.  A redelivered event that
+        -- changes nothing leaves the row (and updated_at) alone.
+        UPDATE chargegate.charging_session_request r
+           SET decision = coalesce(r.decision, p.decision),
+               decision_reason = coalesce(r.decision_reason, p.reason),
+               callback_attempts = greatest(r.callback_attempts, p.attempts),
+               status = CASE
                    WHEN r.status IN ('delivered', 'delivery_failed') THEN r.status
                    WHEN p.delivered THEN 'delivered'
                    WHEN p.failed THEN 'delivery_failed'
                    WHEN coalesce(r.decision, p.decision) IS NOT NULL THEN 'decided'
-                   ELSE r.status END AS status
-          FROM chargegate.charging_session_request r
-          JOIN per_request p ON p.request_id = r.request_id
-    ), updated AS (
-        -- a redelivered event that changes nothing leaves the row (and updated_at) alone
-        UPDATE chargegate.charging_session_request r
-           SET decision = n.decision, decision_reason = n.decision_reason,
-               callback_attempts = n.callback_attempts, status = n.status, updated_at = now()
-          FROM next n
-         WHERE r.request_id = n.request_id
-           AND (r.decision, r.decision_reason, r.callback_attempts, r.status)
-               IS DISTINCT FROM (n.decision, n.decision_reason, n.callback_attempts, n.status)
+                   ELSE r.status END,
+               updated_at = now()
+          FROM per_request p
+         WHERE r.request_id = p.request_id
+           AND (r.decision IS NULL AND p.decision IS NOT NULL
+                OR r.decision_reason IS NULL AND p.reason IS NOT NULL
+                OR p.attempts > r.callback_attempts
+                OR r.status NOT IN ('delivered', 'delivery_failed')
+                   AND (p.delivered OR p.failed
+                        OR r.status = 'accepted' AND coalesce(r.decision, p.decision) IS NOT NULL))
         RETURNING 1
     )
     SELECT count(*)::integer FROM updated;

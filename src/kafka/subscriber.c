@@ -700,6 +700,13 @@ static void add_member(struct json_object *o, const char *key, struct json_objec
 		fatal("kafka: out of memory");
 }
 
+static struct json_object *checked(struct json_object *j)
+{
+	if (!j)
+		fatal("kafka: out of memory");
+	return j;
+}
+
 static void defer_item(struct json_object *arr, const struct QueueMessage *m, const struct QueueOutcome *o)
 {
 	struct json_object *item = json_object_new_object();
@@ -707,12 +714,13 @@ static void defer_item(struct json_object *arr, const struct QueueMessage *m, co
 
 	if (!item)
 		fatal("kafka: out of memory");
-	add_member(item, "event_id", json_object_new_string(m->event_id));
-	add_member(item, "event_type", json_object_new_string(m->event_type));
-	add_member(item, "aggregate_id", json_object_new_string(m->aggregate_id));
-	add_member(item, "payload", payload ? payload : json_object_new_object());
-	add_member(item, "attempts", json_object_new_int(m->attempts));
-	add_member(item, "retry_after_ms", o->result == QUEUE_RETRY ? json_object_new_int64(o->retry_after_ms) : NULL);
+	add_member(item, "event_id", checked(json_object_new_string(m->event_id)));
+	add_member(item, "event_type", checked(json_object_new_string(m->event_type)));
+	add_member(item, "aggregate_id", checked(json_object_new_string(m->aggregate_id)));
+	add_member(item, "payload", payload ? payload : checked(json_object_new_object()));
+	add_member(item, "attempts", checked(json_object_new_int(m->attempts)));
+	add_member(item, "retry_after_ms",
+		   o->result == QUEUE_RETRY ? checked(json_object_new_int64(o->retry_after_ms)) : NULL);
 	add_member(item, "error", ascii_string(o->error));
 	if (json_object_array_add(arr, item) != 0)
 		fatal("kafka: out of memory");

@@ -220,7 +220,8 @@ if tl_poll 120 all_delivered; then
 else
 	tl_not_ok "kill -9 under load: every accepted request ends delivered ($ACCEPTED)" "$(not_delivered) are not, after 120 s:" \
 		"$(tl_sql "select coalesce(r.status, 'MISSING') || ' ' || count(*) from public.accepted a
-			     left join chargegate.charging_session_request r using (request_id) group by 1")"
+			     left join chargegate.charging_session_request r using (request_id)
+			     group by coalesce(r.status, 'MISSING')")"
 fi
 demo_received
 demo_missing "$TL_DIR/accepted.txt" >"$TL_DIR/missing.txt"
