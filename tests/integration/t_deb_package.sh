@@ -8,7 +8,8 @@
 # reinstalling keeps a modified conffile and a dpkg-statoverride; purging
 # removes the user, /etc/chargegate and the binaries.
 #
-# Needs root and dpkg: skipped (exit 77) otherwise, and when chargegate, its
+# Runs only with CHARGEGATE_TEST_DEB=1 (scripts/test sets it for its last
+# step).  Needs root and dpkg: skipped (exit 77) otherwise, and when chargegate, its
 # user or /etc/chargegate already exist on this machine (the test would
 # purge them).  CHARGEGATE_DEBS=DIR installs the .debs of DIR instead of
 # building them.
@@ -23,6 +24,9 @@ skip() {
 	exit 77
 }
 
+# It builds packages for minutes: make check runs it only when asked, as
+# scripts/test does once (not in each of its builds)
+[ "${CHARGEGATE_TEST_DEB:-}" = 1 ] || skip "set CHARGEGATE_TEST_DEB=1 to build, install and purge the packages"
 [ "$(id -u)" -eq 0 ] || skip "needs root (installs and purges packages)"
 if ! command -v dpkg >/dev/null 2>&1 || ! command -v dpkg-query >/dev/null 2>&1; then
 	skip "dpkg is not available"
