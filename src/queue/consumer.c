@@ -41,8 +41,8 @@ struct ConsumerBatch {
 	int n;
 	struct QueueMessage *msgs;
 	struct QueueOutcome *outcomes;
-	int *todo;		/* indexes of the messages given to the handler */
-	int ntodo;
+	int *fresh;		/* indexes of the messages given to the handler: not handled before */
+	int nfresh;
 	struct PgStep *steps;
 	int nsteps;
 	bool resettling;	/* settling again after a failed settle */
@@ -96,14 +96,14 @@ static struct ConsumerBatch *batch_new(struct Consumer *c, const struct QueueMes
 	b->n = n;
 	b->msgs = xcalloc((size_t)n, sizeof(*b->msgs));
 	b->outcomes = xcalloc((size_t)n, sizeof(*b->outcomes));
-	b->todo = xcalloc((size_t)n, sizeof(*b->todo));
+	b->fresh = xcalloc((size_t)n, sizeof(*b->fresh));
 	for (int i = 0; i < n; i++) {
 		b->msgs[i] = msgs[i];
 		b->msgs[i].payload = xstrdup(msgs[i].payload);
 		if (msgs[i].handled)
 			b->outcomes[i].result = QUEUE_DONE;	/* duplicate: acknowledge, do not handle */
 		else
-			b->todo[b->ntodo++] = i;
+			b->fresh[b->nfresh++] = i;
 	}
 	return b;
 }
@@ -130,7 +130,7 @@ static void batch_free(struct ConsumerBatch *b)
 	steps_free(b);
 	free(b->msgs);
 	free(b->outcomes);
-	free(b->todo);
+	free(b->fresh);
 	free(b);
 }
 
@@ -207,7 +207,7 @@ static void settle_done(int stale, const char *err, void *arg)
 			    b->n, err);
 	else
 		count_outcomes(b);
-	if (stale >= 0 && c->notify[0] && b->ntodo > 0)
+	if (stale >= 0 && c->notify[0] && b->nfresh > 0)
 		c->t->ops->notify(c->t, c->notify);	/* wake the relay of what the handler wrote */
 	if (stale > 0) {
 		*c->stale += (uint64_t)stale;
@@ -241,12 +241,12 @@ static void batch_settle(struct ConsumerBatch *b)
 
 int consumer_batch_count(const struct ConsumerBatch *b)
 {
-	return b->ntodo;
+	return b->nfresh;
 }
 
 const struct QueueMessage *consumer_batch_message(const struct ConsumerBatch *b, int i)
 {
-	return &b->msgs[b->todo[i]];
+	return &b->msgs[b->fresh[i]];
 }
 
 const char *consumer_batch_subscription(const struct ConsumerBatch *b)
@@ -256,7 +256,7 @@ const char *consumer_batch_subscription(const struct ConsumerBatch *b)
 
 static void set_outcome(struct ConsumerBatch *b, int i, enum QueueResult r, int64_t delay, const char *error)
 {
-	struct QueueOutcome *o = &b->outcomes[b->todo[i]];
+	struct QueueOutcome *o = &b->outcomes[b->fresh[i]];
 
 	o->result = r;
 	o->retry_after_ms = delay;
@@ -271,7 +271,7 @@ void consumer_done(struct ConsumerBatch *b, int i)
 
 void consumer_retry(struct ConsumerBatch *b, int i, int64_t delay_ms, const char *error)
 {
-	int attempts = b->msgs[b->todo[i]].attempts;
+	int attempts = b->msgs[b->fresh[i]].attempts;
 
 	set_outcome(b, i, QUEUE_RETRY, delay_ms >= 0 ? delay_ms : backoff_ms(attempts), error);
 }
@@ -338,7 +338,7 @@ static void claim_done(struct QueueMessage *msgs, int n, const char *err, void *
 		c->again = false;
 		event_active(&c->run_ev, EV_TIMEOUT, 0);	/* more may be waiting */
 	}
-	if (b->ntodo == 0)
+	if (b->nfresh == 0)
 		batch_settle(b);
 	else
 		c->spec.handle(b, c->spec.arg);
