@@ -367,12 +367,17 @@ static void daemon_setup(struct Daemon *d)
 
 static void daemon_cleanup(struct Daemon *d)
 {
-	httpserver_free(d->http);
-	ingest_free(d->ingest);
-	api_free(d->api);
-	/* clients and pools first: their failed callbacks still reach live consumers */
+	/*
+	 * What is still in flight (after a drain timeout or a second signal)
+	 * fails now; the order lets every failure callback reach a live owner:
+	 * the HTTP client and the pools before the components they call back,
+	 * the API's pool and the group commit before the server they answer on.
+	 */
 	httpclient_free(d->http_client);
 	pgpool_free(d->pool);
+	ingest_free(d->ingest);
+	api_free(d->api);
+	httpserver_free(d->http);
 	pgpool_free(d->queue_pool);
 	authz_worker_free(d->authz);
 	sender_free(d->sender);
