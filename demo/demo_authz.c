@@ -1,7 +1,8 @@
 /*
  * chargegate-demo-authz: a small internal authorization service for the
  * quick start and the tests (DESIGN §4).  Decisions come from a rules
- * file; faults (latency, 500, garbage, hang) can be injected.  Every
+ * file; faults (latency, 500, garbage, hang, an answer about another
+ * station, a repeated member) can be injected.  Every
  * decision is printed to stdout as one JSON line.  See demo/README.md.
  */
 #include "autoconfig.h"
@@ -27,7 +28,7 @@
 
 #define RULE_FIELD 256
 
-enum FailMode { FAIL_500, FAIL_GARBAGE, FAIL_HANG };
+enum FailMode { FAIL_500, FAIL_GARBAGE, FAIL_HANG, FAIL_WRONG_ECHO, FAIL_DUPLICATE };
 
 struct Rule {
 	struct Rule *next;
@@ -351,7 +352,8 @@ static bool should_fail(struct Authz *a)
 
 static void fail(struct Authz *a, struct HttpExchange *x)
 {
-	static const char *const names[] = { [FAIL_500] = "500", [FAIL_GARBAGE] = "garbage", [FAIL_HANG] = "hang" };
+	static const char *const names[] = { [FAIL_500] = "500", [FAIL_GARBAGE] = "garbage", [FAIL_HANG] = "hang",
+					     [FAIL_WRONG_ECHO] = "wrong-echo", [FAIL_DUPLICATE] = "duplicate" };
 	const char *station, *token;
 	struct json_object *req = read_request(x, &station, &token);
 
@@ -366,6 +368,13 @@ static void fail(struct Authz *a, struct HttpExchange *x)
 		break;
 	case FAIL_HANG:
 		answer(a, x, 503, "text/plain", xstrdup("hung request released at shutdown\n"), true);
+		break;
+	case FAIL_WRONG_ECHO:
+		answer(a, x, 200, "application/json",
+		       xstrdup("{\"station_id\":\"00000000-0000-4000-8000-000000000000\",\"status\":\"allowed\"}"), false);
+		break;
+	case FAIL_DUPLICATE:
+		answer(a, x, 200, "application/json", xstrdup("{\"status\":\"not_allowed\",\"status\":\"allowed\"}"), false);
 		break;
 	}
 }
@@ -397,7 +406,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: chargegate-demo-authz [--listen HOST:PORT] [--rules FILE] [--default DECISION]\n"
 		"                             [--latency MS] [--fail-rate R] [--fail-first N]\n"
-		"                             [--fail-mode 500|garbage|hang] [--seed N]\n"
+		"                             [--fail-mode 500|garbage|hang|wrong-echo|duplicate] [--seed N]\n"
 		"Each option can also be set by the environment: DEMO_AUTHZ_LISTEN, DEMO_AUTHZ_RULES,\n"
 		"DEMO_AUTHZ_DEFAULT, DEMO_AUTHZ_LATENCY_MS, DEMO_AUTHZ_FAIL_RATE, DEMO_AUTHZ_FAIL_FIRST,\n"
 		"DEMO_AUTHZ_FAIL_MODE, DEMO_AUTHZ_SEED.  See demo/README.md.\n");
@@ -458,8 +467,12 @@ static void set_option(struct Authz *a, int opt, const char *val)
 			a->fail_mode = FAIL_GARBAGE;
 		else if (strcmp(val, "hang") == 0)
 			a->fail_mode = FAIL_HANG;
+		else if (strcmp(val, "wrong-echo") == 0)
+			a->fail_mode = FAIL_WRONG_ECHO;
+		else if (strcmp(val, "duplicate") == 0)
+			a->fail_mode = FAIL_DUPLICATE;
 		else
-			die_usage("invalid fail mode \"%s\" (500, garbage or hang)", val);
+			die_usage("invalid fail mode \"%s\" (500, garbage, hang, wrong-echo or duplicate)", val);
 		break;
 	}
 }

@@ -111,12 +111,16 @@ static int cmd_status(const struct Config *cfg)
 	print_query(conn, "requests by status:",
 		    "SELECT status, count(*) AS requests, min(created_at) AS oldest"
 		    " FROM chargegate.charging_session_request GROUP BY status ORDER BY status");
-	print_query(conn, "outboxes:",
-		    "SELECT outbox, pending, delayed, oldest_pending_age, published_last_minute, failing"
+	print_query(conn, "outboxes (unsubscribed: the topic has no subscription, nothing is relayed):",
+		    "SELECT outbox, pending, delayed, oldest_pending_age, published_last_minute, failing, unsubscribed"
 		    " FROM chargegate.outbox_status ORDER BY outbox");
 	print_query(conn, "subscriptions:",
 		    "SELECT subscription, ready, retrying, leased, expired_leases, dead, oldest_age, handled_last_minute"
 		    " FROM chargegate.subscription_status ORDER BY subscription");
+	print_query(conn, "stranded messages (published before their subscription existed; chargegatectl migrate "
+			  "re-queues them):",
+		    "SELECT subscription, count(*) AS messages, min(published_at) AS oldest"
+		    " FROM chargegate.stranded_messages GROUP BY subscription ORDER BY subscription");
 	print_query(conn, "leases:",
 		    "SELECT batch_id, subscription, lease_owner, messages, expires_at, expired"
 		    " FROM chargegate.leases ORDER BY expires_at LIMIT 20");

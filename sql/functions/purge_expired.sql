@@ -5,9 +5,12 @@
 -- per table, what is done and older than p_retention_ms milliseconds —
 -- published outbox rows, topic messages no subscription still holds
 -- (pending, leased or dead rows keep theirs; acknowledged ones are deleted at
--- acknowledgement),
--- handled event ids and idempotency keys.  Requests themselves and dead
--- letters are never removed here.  Call it again while any count equals
+-- acknowledgement), and handled event ids.  A handled event id stays as long
+-- as its message is still on the topic (another subscription may still hold
+-- it, and it could be delivered again), whatever the retention: it is what
+-- keeps a redelivered event from being handled twice.  Requests, their
+-- idempotency keys and dead letters are never removed here (idempotency keys
+-- live as long as their request).  Call it again while any count equals
 -- p_limit; the daemon does so every few seconds.
 CREATE OR REPLACE FUNCTION chargegate.purge_expired(p_retention_ms bigint, p_limit integer)
 RETURNS TABLE (table_name text, deleted bigint)
@@ -56,9 +59,13 @@ BEGIN
     SELECT count(*) INTO v_n FROM gone;
     table_name := 'topic_message'; deleted := v_n; RETURN NEXT;
 
+    -- after the topic messages: what was purged above frees its handled ids
     WITH doomed AS (
         SELECT h.subscription, h.event_id FROM chargegate.handled_event h
          WHERE h.handled_at < v_cutoff
+           AND NOT EXISTS (SELECT 1 FROM chargegate.subscription s
+                             JOIN chargegate.topic_message m ON m.topic = s.topic AND m.event_id = h.event_id
+                            WHERE s.name = h.subscription)
          ORDER BY h.handled_at LIMIT p_limit
            FOR UPDATE SKIP LOCKED
     ), gone AS (
@@ -68,17 +75,6 @@ BEGIN
     )
     SELECT count(*) INTO v_n FROM gone;
     table_name := 'handled_event'; deleted := v_n; RETURN NEXT;
-
-    WITH doomed AS (
-        SELECT k.key FROM chargegate.idempotency_key k
-         WHERE k.created_at < v_cutoff
-         ORDER BY k.created_at LIMIT p_limit
-           FOR UPDATE SKIP LOCKED
-    ), gone AS (
-        DELETE FROM chargegate.idempotency_key k USING doomed d WHERE k.key = d.key RETURNING 1
-    )
-    SELECT count(*) INTO v_n FROM gone;
-    table_name := 'idempotency_key'; deleted := v_n; RETURN NEXT;
 END;
 $function$;
 

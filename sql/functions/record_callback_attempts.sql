@@ -7,7 +7,9 @@
 -- the error class, next_attempt_at or final).  p_items is a JSON array of
 -- objects: request_id, webhook_id, attempt, callback_url, station_id,
 -- driver_token, status, reason, http_status, latency_ms, error_class,
--- response_body, success, final, next_attempt_at.
+-- response_body, success, final, next_attempt_in_ms.  The next attempt's
+-- time is now() + next_attempt_in_ms: the database's clock, the one the
+-- relay compares it with, whatever the clock of the daemon that sent it.
 CREATE OR REPLACE FUNCTION chargegate.record_callback_attempts(p_items jsonb)
 RETURNS integer
 LANGUAGE sql
@@ -19,14 +21,17 @@ AS $function$
             request_id uuid, webhook_id uuid, attempt integer, callback_url text, station_id text,
             driver_token text, status text, reason text, http_status integer, latency_ms integer,
             error_class text, response_body text, success boolean, final boolean,
-            next_attempt_at timestamptz)
+            next_attempt_in_ms bigint)
+    ), timed AS (
+        SELECT i.*, now() + make_interval(secs => i.next_attempt_in_ms / 1000.0) AS next_attempt_at
+          FROM items i
     ), attempts AS (
         INSERT INTO chargegate.callback_delivery_attempt
                (request_id, webhook_id, attempt, callback_url, http_status, latency_ms, error_class,
                 response_body, final, next_attempt_at)
         SELECT request_id, webhook_id, attempt, callback_url, http_status, latency_ms, error_class,
                response_body, final, next_attempt_at
-          FROM items
+          FROM timed
     ), events AS (
         INSERT INTO chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)
         SELECT CASE WHEN success THEN 'CallbackDeliverySucceeded' ELSE 'CallbackFailed' END, request_id,
@@ -36,7 +41,7 @@ AS $function$
                    'next_attempt_at', next_attempt_at, 'callback_url', callback_url,
                    'station_id', station_id, 'driver_token', driver_token, 'status', status,
                    'reason', reason))
-          FROM items
+          FROM timed
         RETURNING 1
     )
     SELECT count(*)::integer FROM events;

@@ -1,5 +1,5 @@
 -- chargegate.relay_outbox(p_outbox text, p_limit integer)
---     → TABLE (moved integer, next_due_ms bigint)
+--     → TABLE (moved integer, next_due_ms bigint, unsubscribed boolean)
 --
 -- The relay of the PostgreSQL transport: claims up to p_limit due, unpublished
 -- rows of the outbox table p_outbox (FOR UPDATE SKIP LOCKED, so concurrent
@@ -10,9 +10,14 @@
 -- yet due (delayed retries), in how many milliseconds the next one is due
 -- (NULL otherwise).  Sends one payload-free NOTIFY on chargegate_topic_<topic>
 -- when it moved anything.
+--
+-- A topic without any subscription would swallow what is published to it
+-- (a subscription receives only what is published after it exists), so
+-- then nothing moves: the rows stay pending, unsubscribed is true, and the
+-- relay says so in its log; chargegate.outbox_status shows it too.
 DROP FUNCTION IF EXISTS chargegate.relay_outbox(text, integer);
 CREATE OR REPLACE FUNCTION chargegate.relay_outbox(p_outbox text, p_limit integer)
-RETURNS TABLE (moved integer, next_due_ms bigint)
+RETURNS TABLE (moved integer, next_due_ms bigint, unsubscribed boolean)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -35,6 +40,13 @@ BEGIN
     IF p_limit IS NULL OR p_limit < 1 THEN
         RAISE EXCEPTION 'relay_outbox: limit must be positive, got %', p_limit
             USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM chargegate.subscription s WHERE s.topic = v_topic) THEN
+        moved := 0;
+        next_due_ms := NULL;
+        unsubscribed := true;
+        RETURN NEXT;
+        RETURN;
     END IF;
 
     EXECUTE format($sql$
@@ -76,10 +88,11 @@ BEGIN
     END IF;
     moved := v_moved;
     next_due_ms := v_next;
+    unsubscribed := false;
     RETURN NEXT;
 END;
 $function$;
 
 COMMENT ON FUNCTION chargegate.relay_outbox(text, integer) IS
-    'Moves up to p_limit due rows of an outbox table to its topic, exactly once; returns the count '
-    'and when the next delayed row is due.';
+    'Moves up to p_limit due rows of an outbox table to its topic, exactly once; returns the count, '
+    'when the next delayed row is due, and whether the topic has no subscription (then nothing moves).';

@@ -143,7 +143,7 @@ static const struct CfKey keys[] = {
 	CF_INT("queue", "max_attempts", "10", 1, 1000000, RESTART, queue_max_attempts,
 	       "handler failures before a message becomes a dead letter"),
 	CF_DUR("queue", "retention", "24h", 0, 3650 * MS_DAY, RESTART, queue_retention_ms,
-	       "how long published and handled rows are kept"),
+	       "how long published outbox rows, topic messages and handled event ids are kept once done"),
 	CF_BOOL("queue", "listen", "true", RESTART, queue_listen,
 		"wake up on LISTEN/NOTIFY; false polls only (for PgBouncer transaction pooling)"),
 	CF_INT("queue", "batch_size", "100", 1, 10000, RESTART, queue_batch_size,

@@ -196,6 +196,89 @@ bool json_parse_object(const char *buf, size_t len, struct json_object **out, ch
 	return true;
 }
 
+/*
+ * Member counts of the objects of a text that json-c accepted, in the
+ * order their "{" appear; -1 when more than max.  json-c keeps one member
+ * per name (the last value wins), so a text whose counts differ from the
+ * parsed tree's named a member twice somewhere.
+ */
+static int text_member_counts(const char *buf, size_t len, int *counts, int max)
+{
+	int stack[JSON_MAX_DEPTH + 1];	/* object index, or -1 for an array */
+	int depth = 0, n = 0;
+	bool in_string = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if (in_string) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_string = false;
+		} else if (c == '"') {
+			in_string = true;
+		} else if ((c == '{' || c == '[') && depth <= JSON_MAX_DEPTH) {
+			if (c == '{' && n == max)
+				return -1;
+			if (c == '{')
+				counts[n] = 0;
+			stack[depth++] = c == '{' ? n++ : -1;
+		} else if ((c == '}' || c == ']') && depth > 0) {
+			depth--;
+		} else if (c == ':' && depth > 0 && stack[depth - 1] >= 0) {
+			counts[stack[depth - 1]]++;
+		}
+	}
+	return n;
+}
+
+/* The same counts from the parsed tree, in document (pre-)order. */
+static void tree_member_counts(struct json_object *obj, int *counts, int max, int *n)
+{
+	if (json_object_is_type(obj, json_type_object)) {
+		if (*n < max)
+			counts[*n] = json_object_object_length(obj);
+		(*n)++;
+		json_object_object_foreach(obj, key, val) {
+			(void)key;
+			tree_member_counts(val, counts, max, n);
+		}
+	} else if (json_object_is_type(obj, json_type_array)) {
+		for (size_t i = 0; i < json_object_array_length(obj); i++)
+			tree_member_counts(json_object_array_get_idx(obj, i), counts, max, n);
+	}
+}
+
+static bool members_unique(const char *buf, size_t len, struct json_object *obj)
+{
+	int max = (int)(len / 2) + 1;
+	int *text = malloc((size_t)max * sizeof(int)), *tree = malloc((size_t)max * sizeof(int));
+	int ntext, ntree = 0;
+	bool same;
+
+	if (!text || !tree)
+		fatal("out of memory");
+	ntext = text_member_counts(buf, len, text, max);
+	tree_member_counts(obj, tree, max, &ntree);
+	same = ntext == ntree && ntext >= 0 && memcmp(text, tree, (size_t)ntext * sizeof(int)) == 0;
+	free(text);
+	free(tree);
+	return same;
+}
+
+bool json_parse_object_unique(const char *buf, size_t len, struct json_object **out, char *err, size_t errsize)
+{
+	if (!json_parse_object(buf, len, out, err, errsize))
+		return false;
+	if (members_unique(buf, len, *out))
+		return true;
+	json_object_put(*out);
+	*out = NULL;
+	snprintf(err, errsize, "an object in the body names a member twice");
+	return false;
+}
+
 const char *json_get_string(struct json_object *obj, const char *key)
 {
 	struct json_object *val;

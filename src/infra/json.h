@@ -26,6 +26,14 @@ struct json_object;
  */
 bool json_parse_object(const char *buf, size_t len, struct json_object **out, char *err, size_t errsize);
 
+/*
+ * As json_parse_object, and no object anywhere in it names a member twice
+ * (json-c would keep the last one): for answers whose meaning must not
+ * depend on which duplicate a reader picks, e.g. the authorization
+ * service's decision.
+ */
+bool json_parse_object_unique(const char *buf, size_t len, struct json_object **out, char *err, size_t errsize);
+
 /* The string member key of obj; NULL when obj is not an object or the
  * member is missing or not a string.  Valid while obj lives. */
 const char *json_get_string(struct json_object *obj, const char *key);

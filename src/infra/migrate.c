@@ -237,7 +237,7 @@ static const char setup_sql[] =
 
 static bool migrate_in_tx(PGconn *conn, const char *sqldir, FILE *report, char *err, size_t errsize)
 {
-	int current, applied, nfunc, nview;
+	int current, applied, nfunc, nview, nafter;
 
 	if (!exec_ok(conn, setup_sql, "preparing the migration", err, errsize))
 		return false;
@@ -252,6 +252,10 @@ static bool migrate_in_tx(PGconn *conn, const char *sqldir, FILE *report, char *
 		return false;
 	nview = apply_replaceable(conn, sqldir, "views", err, errsize);
 	if (nview < 0)
+		return false;
+	/* repairs that need the current functions and views (e.g. stranded messages) */
+	nafter = apply_replaceable(conn, sqldir, "after", err, errsize);
+	if (nafter < 0)
 		return false;
 	current = migrate_current_version(conn, err, errsize);
 	if (current < 0 || !exec_ok(conn, "COMMIT", "committing the migration", err, errsize))

@@ -1,7 +1,8 @@
 /*
  * Schema migrations: numbered files sql/NNN_name.sql applied once each, in
- * order, then sql/functions/ and sql/views/ re-applied -- all in one
- * transaction under an advisory lock, so concurrent runs cannot race.
+ * order, then sql/functions/ and sql/views/ re-applied, then the idempotent
+ * repairs of sql/after/ run -- all in one transaction under an advisory
+ * lock, so concurrent runs cannot race.
  * Blocking libpq: for chargegatectl and start-up checks, never the loop.
  */
 #ifndef CHARGEGATE_MIGRATE_H
@@ -13,7 +14,7 @@
 #include <stdio.h>
 
 /* The schema version this build needs: the highest sql/NNN_*.sql. */
-#define CHARGEGATE_SCHEMA_VERSION 6
+#define CHARGEGATE_SCHEMA_VERSION 7
 
 /*
  * One query returning the applied version as its only value; it fails (an

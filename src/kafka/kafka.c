@@ -160,6 +160,15 @@ static void k_settle(struct Transport *tr, const struct SettleRequest *req, tran
 	ksub_settle(s, req, cb, arg);
 }
 
+/* Only retries stored in PostgreSQL hold leases: the PostgreSQL transport renews them. */
+static void k_extend(struct Transport *tr, const char *subscription, const char *owner,
+		     const struct QueueMessage *msgs, int n, int64_t lease_ms, transport_count_cb cb, void *arg)
+{
+	struct KafkaTransport *t = tr->impl;
+
+	t->pg->ops->extend(t->pg, subscription, owner, msgs, n, lease_ms, cb, arg);
+}
+
 /* --- wake-ups ------------------------------------------------------------------------- */
 
 static void k_watch(struct Transport *tr, const char *channel, transport_wake_cb cb, void *arg)
@@ -220,6 +229,7 @@ static const struct TransportOps kafka_ops = {
 	.subscribe = k_subscribe,
 	.claim = k_claim,
 	.settle = k_settle,
+	.extend = k_extend,
 	.watch = k_watch,
 	.notify = k_notify,
 	.free = k_free,

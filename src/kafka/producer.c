@@ -97,10 +97,10 @@ static void batch_end(struct Batch *b, int moved, const char *err)
 {
 	transport_relay_cb cb = b->cb;
 	void *arg = b->arg;
-	int64_t next = b->next_due_ms;
+	struct RelayResult r = { .moved = moved, .next_due_ms = b->next_due_ms, .err = err };
 
 	batch_free(b);
-	cb(moved, next, err, arg);
+	cb(&r, arg);
 }
 
 static void marked(enum PgStatus st, PGresult **results, int nsteps, const char *err, void *arg)
@@ -345,7 +345,9 @@ void kproducer_relay(struct KafkaProducer *p, const char *outbox, int limit, tra
 	const struct PgStep steps[2] = { { claim_sql, 4, cp }, { next_due_sql, 1, cp } };
 
 	if (producer_fatal(p) && !recreate(p, err, sizeof(err))) {
-		cb(-1, -1, err, arg);
+		struct RelayResult r = { .moved = -1, .next_due_ms = -1, .err = err };
+
+		cb(&r, arg);
 		return;
 	}
 	snprintf(lim, sizeof(lim), "%d", limit);

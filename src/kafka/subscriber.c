@@ -826,8 +826,8 @@ static void settled(enum PgStatus st, PGresult **results, int nsteps, const char
 }
 
 static const char settle_sql[] =
-	"SELECT * FROM chargegate.settle_batches($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], "
-	"$7::int[], $8::text[], $9::int)";
+	"SELECT batch_id, outcome FROM chargegate.settle_batches($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], "
+	"$6::bigint[], $7::int[], $8::text[], $9::int, $10::boolean)";
 static const char defer_sql[] = "SELECT chargegate.defer_messages($1, $2::jsonb, $3::int)";
 
 void ksub_settle(struct KafkaSubscriber *s, const struct SettleRequest *req, transport_count_cb cb, void *arg)
@@ -839,7 +839,7 @@ void ksub_settle(struct KafkaSubscriber *s, const struct SettleRequest *req, tra
 	struct KArr *arrs[] = { &a.handled, &a.lease_ids, &a.fences, &a.fail_ids, &a.fail_leases, &a.fail_delays,
 				&a.fail_errors };
 	char *owned[7], maxatt[16];
-	const char *hp[2], *sp[9], *dp[3];
+	const char *hp[2], *sp[10], *dp[3];
 	int k = 0;
 
 	if (!defer)
@@ -856,14 +856,15 @@ void ksub_settle(struct KafkaSubscriber *s, const struct SettleRequest *req, tra
 	collect(req, sc, &a, defer);
 	snprintf(maxatt, sizeof(maxatt), "%d", req->max_attempts);
 	hp[0] = sp[0] = dp[0] = req->subscription;
+	/* first: it locks the leased retries, and a lost lease aborts everything (see pg_settle) */
+	if (a.lease_ids.n > 0) {
+		sc->settle_step = k;
+		steps[k++] = (struct PgStep){ settle_sql, 10, sp };
+	}
 	if (a.handled.n > 0)
 		steps[k++] = (struct PgStep){ "SELECT chargegate.record_handled($1, $2::uuid[])", 2, hp };
 	for (int i = 0; i < req->nsteps; i++)
 		steps[k++] = req->steps[i];
-	if (a.lease_ids.n > 0) {
-		sc->settle_step = k;
-		steps[k++] = (struct PgStep){ settle_sql, 9, sp };
-	}
 	if (json_object_array_length(defer) > 0)
 		steps[k++] = (struct PgStep){ defer_sql, 3, dp };
 	if (k == 0)
@@ -875,6 +876,7 @@ void ksub_settle(struct KafkaSubscriber *s, const struct SettleRequest *req, tra
 	for (int i = 1; i <= 6; i++)
 		sp[i + 1] = owned[i];
 	sp[8] = maxatt;
+	sp[9] = req->require_leases ? "true" : "false";
 	dp[1] = json_object_to_json_string_ext(defer, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	dp[2] = maxatt;
 	pgpool_tx(s->k->pool, steps, k, settled, sc);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,21 +68,6 @@ static uint32_t random32(void)
 	return r;
 }
 
-static void iso_time_in(int64_t ms, char *buf, size_t size)
-{
-	struct timeval tv;
-	struct tm tm;
-	int64_t at;
-	time_t secs;
-
-	gettimeofday(&tv, NULL);
-	at = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 + ms;
-	secs = (time_t)(at / 1000);
-	gmtime_r(&secs, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-		 tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(at % 1000));
-}
-
 static void batch_finish(struct SendBatch *sb)
 {
 	if (sb->cancelled) {
@@ -112,7 +96,7 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 	bool success = r->error == HTTPC_OK && r->status >= 200 && r->status <= 299;
 	int attempt = (int)json_object_get_int(json_object_object_get(item, "attempt"));
 	int64_t delay = success || is_final(r) ? -1 : sender_next_delay_ms(st, attempt, r->retry_after_ms, random32());
-	char cls[HTTPCLIENT_CLASS_SIZE], when[64];
+	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	json_set(item, "success", json_object_new_boolean(success));
 	json_set(item, "final", json_object_new_boolean(delay < 0));	/* no attempt follows */
@@ -123,10 +107,9 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 		json_set_string(item, "error_class", httpclient_error_class_name(r, cls, sizeof(cls)));
 	if (r->body_len > 0)
 		json_set(item, "response_body", json_new_string_lossy(r->body, r->body_len));
-	if (delay >= 0) {
-		iso_time_in(delay, when, sizeof(when));
-		json_set_string(item, "next_attempt_at", when);
-	}
+	/* a delay, not a time: the database adds it to its own clock, whatever ours says */
+	if (delay >= 0)
+		json_set_int(item, "next_attempt_in_ms", delay);
 	log_info("callback: request %s attempt %d: %s%s%s%s", json_get_string(item, "request_id"), attempt,
 		 success ? "delivered" : httpclient_error_class_name(r, cls, sizeof(cls)),
 		 !success && r->error_text && r->error_text[0] ? " (" : "", !success ? r->error_text : "",

@@ -17,6 +17,11 @@
 #include <unistd.h>
 
 #define MAX_BACKOFF_MS 60000
+/*
+ * A batch in flight renews its leases this many times per lease: two
+ * renewals may fail or be late (a slow database) before the lease runs out.
+ */
+#define RENEWALS_PER_LEASE 3
 
 struct Consumer {
 	struct event_base *base;
@@ -46,6 +51,11 @@ struct ConsumerBatch {
 	struct PgStep *steps;
 	int nsteps;
 	bool resettling;	/* settling again after a failed settle */
+	bool leased;		/* some message holds a lease to renew */
+	struct event renew;	/* renews the leases while the batch is in flight */
+	bool renewing;		/* a renewal is in flight: free the batch after it */
+	bool finished;		/* settled while a renewal was in flight */
+	bool lease_lost;	/* logged once */
 };
 
 static void consumer_claim(struct Consumer *c);
@@ -86,6 +96,54 @@ static void arm_poll(struct Consumer *c)
 		fatal("consumer %s: could not arm the poll timer", c->subscription);
 }
 
+/* --- lease renewal ------------------------------------------------------------ */
+
+static void batch_free(struct ConsumerBatch *b);
+
+static void renewed(int lost, const char *err, void *arg)
+{
+	struct ConsumerBatch *b = arg;
+	struct Consumer *c = b->c;
+
+	b->renewing = false;
+	if (b->finished) {
+		b->finished = false;
+		batch_free(b);
+		return;
+	}
+	if (lost < 0)
+		log_warning("consumer %s: could not renew the leases of a batch in flight: %s", c->subscription, err);
+	if (lost > 0 && !b->lease_lost) {
+		b->lease_lost = true;
+		log_warning("consumer %s: %d leases of a batch in flight were lost (another consumer took them over); "
+			    "what this batch writes will be rolled back",
+			    c->subscription, lost);
+	}
+}
+
+static void renew_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ConsumerBatch *b = arg;
+	struct Consumer *c = b->c;
+
+	if (b->renewing || b->lease_lost)
+		return;
+	b->renewing = true;
+	c->t->ops->extend(c->t, c->subscription, c->owner, b->msgs, b->n, c->spec.lease_ms, renewed, b);
+}
+
+static void lease_renewal_start(struct ConsumerBatch *b)
+{
+	int64_t ms = b->c->spec.lease_ms / RENEWALS_PER_LEASE;
+	struct timeval tv;
+
+	ms = ms > 0 ? ms : 1;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
+	if (event_assign(&b->renew, b->c->base, -1, EV_PERSIST, renew_cb, b) != 0 || event_add(&b->renew, &tv) != 0)
+		fatal("consumer %s: could not arm the lease renewal timer", b->c->subscription);
+}
+
 /* --- batches ---------------------------------------------------------------- */
 
 static struct ConsumerBatch *batch_new(struct Consumer *c, const struct QueueMessage *msgs, int n)
@@ -100,11 +158,16 @@ static struct ConsumerBatch *batch_new(struct Consumer *c, const struct QueueMes
 	for (int i = 0; i < n; i++) {
 		b->msgs[i] = msgs[i];
 		b->msgs[i].payload = xstrdup(msgs[i].payload);
+		b->leased = b->leased || msgs[i].lease_id > 0;
 		if (msgs[i].handled)
 			b->outcomes[i].result = QUEUE_DONE;	/* duplicate: acknowledge, do not handle */
 		else
 			b->fresh[b->nfresh++] = i;
 	}
+	if (b->leased && c->t->ops->extend)
+		lease_renewal_start(b);
+	else
+		b->leased = false;	/* nothing to renew */
 	return b;
 }
 
@@ -123,6 +186,12 @@ static void steps_free(struct ConsumerBatch *b)
 
 static void batch_free(struct ConsumerBatch *b)
 {
+	if (b->leased)
+		evtimer_del(&b->renew);
+	if (b->renewing) {
+		b->finished = true;	/* renewed() frees it */
+		return;
+	}
 	for (int i = 0; i < b->n; i++) {
 		free(b->msgs[i].payload);
 		free(b->outcomes[i].error);
@@ -177,15 +246,21 @@ static void count_outcomes(struct ConsumerBatch *b)
 
 static void batch_settle(struct ConsumerBatch *b);
 
-/* The settle transaction failed: give the messages back for another try. */
+/*
+ * The settle transaction failed, so nothing of it was committed (a lost
+ * lease, a concurrent duplicate, the database): give the messages back as
+ * retries, without the handler's writes, after the usual jittered backoff
+ * -- never in a tight loop that would repeat every external call.
+ */
 static void batch_resettle(struct ConsumerBatch *b, const char *err)
 {
-	log_warning("consumer %s: could not settle a batch of %d (%s); retrying its messages", b->c->subscription,
-		    b->n, err);
+	log_warning("consumer %s: could not settle a batch of %d, nothing of it was committed (%s); its messages "
+		    "are retried after a backoff",
+		    b->c->subscription, b->n, err);
 	steps_free(b);
 	for (int i = 0; i < b->n; i++) {
 		b->outcomes[i].result = QUEUE_RETRY;
-		b->outcomes[i].retry_after_ms = 0;
+		b->outcomes[i].retry_after_ms = backoff_ms(b->msgs[i].attempts);
 		free(b->outcomes[i].error);
 		b->outcomes[i].error = xstrdup(err);
 	}
@@ -211,8 +286,8 @@ static void settle_done(int stale, const char *err, void *arg)
 		c->t->ops->notify(c->t, c->notify);	/* wake the relay of what the handler wrote */
 	if (stale > 0) {
 		*c->stale += (uint64_t)stale;
-		log_warning("consumer %s: %d acknowledgements refused: the lease had expired and another consumer "
-			    "owns the message now",
+		log_warning("consumer %s: %d messages were not settled: their lease had expired and another consumer "
+			    "owns them now",
 			    c->subscription, stale);
 	}
 	c->batches--;
@@ -227,6 +302,7 @@ static void batch_settle(struct ConsumerBatch *b)
 		.subscription = c->subscription,
 		.owner = c->owner,
 		.max_attempts = c->spec.max_attempts,
+		.require_leases = !b->resettling,
 		.n = b->n,
 		.msgs = b->msgs,
 		.outcomes = b->outcomes,

@@ -105,20 +105,40 @@ static void count_done(enum PgStatus st, PGresult *res, const char *err, void *a
 	free(c);
 }
 
+/* Column col of row 0, by name; NULL (with *why set) when the result lacks it. */
+static const char *named(PGresult *res, const char *col, const char **why)
+{
+	int i = PQfnumber(res, col);
+
+	if (i < 0) {
+		*why = "relay_outbox returned an unexpected row (run chargegatectl migrate)";
+		return NULL;
+	}
+	return PQgetisnull(res, 0, i) ? "" : PQgetvalue(res, 0, i);
+}
+
 static void relay_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
 {
 	struct Call *c = arg;
-	bool ok = st == PG_OK && PQntuples(res) == 1;
-	int n = ok ? atoi(PQgetvalue(res, 0, 0)) : -1;
-	int64_t next = ok && !PQgetisnull(res, 0, 1) ? atoll(PQgetvalue(res, 0, 1)) : -1;
+	struct RelayResult r = { .moved = -1, .next_due_ms = -1, .err = err };
+	const char *moved = NULL, *next = NULL, *unsub = NULL, *topic = NULL;
 	char chan[96];
 
+	if (st == PG_OK && PQntuples(res) != 1)
+		r.err = "relay_outbox returned no row";
+	else if (st == PG_OK && (moved = named(res, "moved", &r.err)) && (next = named(res, "next_due_ms", &r.err)) &&
+		 (unsub = named(res, "unsubscribed", &r.err)) && (topic = named(res, "topic", &r.err))) {
+		r.moved = atoi(moved);
+		r.next_due_ms = *next ? atoll(next) : -1;
+		r.unsubscribed = unsub[0] == 't';
+		r.err = NULL;
+	}
 	/* the function's NOTIFY reaches other daemons; wake our own consumers now */
-	if (n > 0) {
-		snprintf(chan, sizeof(chan), "chargegate_topic_%s", PQgetvalue(res, 0, 2));
+	if (r.moved > 0) {
+		snprintf(chan, sizeof(chan), "chargegate_topic_%s", topic);
 		wake_local(c->t, chan);
 	}
-	c->relay_cb(n, next, ok ? NULL : (err ? err : "relay_outbox returned no row"), c->arg);
+	c->relay_cb(&r, c->arg);
 	free(c);
 }
 
@@ -130,7 +150,8 @@ static void pg_relay(struct Transport *tr, const char *outbox, int limit, transp
 
 	snprintf(lim, sizeof(lim), "%d", limit);
 	pgpool_query(t->pool,
-		     "SELECT r.moved, r.next_due_ms, (SELECT topic FROM chargegate.outbox WHERE name = $1) "
+		     "SELECT r.moved, r.next_due_ms, r.unsubscribed, "
+		     "(SELECT topic FROM chargegate.outbox WHERE name = $1) AS topic "
 		     "FROM chargegate.relay_outbox($1, $2::int) r",
 		     2, params, relay_done, relay_call_new(t, cb, arg));
 }
@@ -326,12 +347,14 @@ static struct evbuffer *buf_new(void)
 }
 
 static const char settle_sql[] =
-	"SELECT * FROM chargegate.settle_batches($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], "
-	"$7::int[], $8::text[], $9::int)";
+	"SELECT batch_id, outcome FROM chargegate.settle_batches($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], "
+	"$6::bigint[], $7::int[], $8::text[], $9::int, $10::boolean)";
 
 /*
- * One transaction: the handled event ids first (a duplicate aborts it all,
- * see record_handled), then the handler's own writes, then the settlement.
+ * One transaction: the settlement first (it locks the batches; with
+ * require_leases a lost lease aborts it all), then the handled event ids (a
+ * duplicate aborts it all, see record_handled), then the handler's own
+ * writes.
  */
 static void pg_settle(struct Transport *tr, const struct SettleRequest *req, transport_count_cb cb, void *arg)
 {
@@ -339,7 +362,7 @@ static void pg_settle(struct Transport *tr, const struct SettleRequest *req, tra
 	struct SettleCall *sc = calloc(1, sizeof(*sc));
 	struct SettleArrays a = { buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), 0, 0, 0 };
 	struct PgStep *steps = calloc((size_t)req->nsteps + 2, sizeof(*steps));
-	const char *hp[2], *sp[9];
+	const char *hp[2], *sp[10];
 	char maxatt[16];
 	int k = 0;
 
@@ -359,6 +382,14 @@ static void pg_settle(struct Transport *tr, const struct SettleRequest *req, tra
 	sc->owned[5] = arr_close(a.fail_delays, a.nfail);
 	sc->owned[6] = arr_close(a.fail_errors, a.nfail);
 	snprintf(maxatt, sizeof(maxatt), "%d", req->max_attempts);
+	sp[0] = req->subscription;
+	sp[1] = req->owner;
+	for (int i = 1; i <= 6; i++)
+		sp[i + 1] = sc->owned[i];
+	sp[8] = maxatt;
+	sp[9] = req->require_leases ? "true" : "false";
+	sc->settle_step = k;
+	steps[k++] = (struct PgStep){ settle_sql, 10, sp };
 	if (a.nhandled) {
 		hp[0] = req->subscription;
 		hp[1] = sc->owned[0];
@@ -366,15 +397,40 @@ static void pg_settle(struct Transport *tr, const struct SettleRequest *req, tra
 	}
 	for (int i = 0; i < req->nsteps; i++)
 		steps[k++] = req->steps[i];
-	sp[0] = req->subscription;
-	sp[1] = req->owner;
-	for (int i = 1; i <= 6; i++)
-		sp[i + 1] = sc->owned[i];
-	sp[8] = maxatt;
-	sc->settle_step = k;
-	steps[k++] = (struct PgStep){ settle_sql, 9, sp };
 	pgpool_tx(t->pool, steps, k, settle_done, sc);
 	free(steps);
+}
+
+/* --- lease renewal -------------------------------------------------------------- */
+
+static void pg_extend(struct Transport *tr, const char *subscription, const char *owner,
+		      const struct QueueMessage *msgs, int n, int64_t lease_ms, transport_count_cb cb, void *arg)
+{
+	struct PgTransport *t = tr->impl;
+	struct SettleRequest req = { .n = n, .msgs = msgs };
+	struct evbuffer *ids = buf_new(), *fences = buf_new();
+	char *idtext, *fencetext, lease[32];
+	const char *params[5];
+	int nleases = 0;
+
+	for (int i = 0; i < n; i++) {
+		if (msgs[i].lease_id <= 0 || lease_seen(&req, i, msgs[i].lease_id))
+			continue;
+		arr_num(ids, nleases, msgs[i].lease_id);
+		arr_num(fences, nleases++, msgs[i].fence);
+	}
+	idtext = arr_close(ids, nleases);
+	fencetext = arr_close(fences, nleases);
+	snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
+	params[0] = subscription;
+	params[1] = owner;
+	params[2] = idtext;
+	params[3] = fencetext;
+	params[4] = lease;
+	pgpool_query(t->pool, "SELECT chargegate.extend_leases($1, $2, $3::bigint[], $4::bigint[], $5::int)", 5,
+		     params, count_done, call_new(t, cb, NULL, arg));
+	free(idtext);
+	free(fencetext);
 }
 
 /* --- wake-ups -------------------------------------------------------------------- */
@@ -499,6 +555,7 @@ static const struct TransportOps pg_ops = {
 	.subscribe = pg_subscribe,
 	.claim = pg_claim,
 	.settle = pg_settle,
+	.extend = pg_extend,
 	.watch = pg_watch,
 	.notify = pg_notify_channel,
 	.free = pg_free,

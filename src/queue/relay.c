@@ -24,6 +24,7 @@ struct Relay {
 	bool running;
 	bool again;		/* woken while running */
 	bool failing;		/* log one line per outage */
+	bool unsubscribed;	/* likewise while the topic has no subscription */
 	struct event run_ev;	/* deferred start after a wake-up */
 	struct event timer;	/* poll fallback, due delayed rows, error backoff */
 	uint64_t *moved;
@@ -46,15 +47,27 @@ static void arm_timer(struct Relay *r, int64_t ms)
 	evtimer_add(&r->timer, &tv);
 }
 
-static void relay_done(int moved, int64_t next_due_ms, const char *err, void *arg)
+/* One log line when the topic loses or regains its last subscription. */
+static void note_subscribed(struct Relay *r, bool unsubscribed)
+{
+	if (unsubscribed && !r->unsubscribed)
+		log_warning("relay %s: its topic has no subscription, so nothing is relayed: the rows stay pending "
+			    "until one exists (see chargegate.outbox_status)",
+			    r->outbox);
+	else if (!unsubscribed && r->unsubscribed)
+		log_info("relay %s: its topic has a subscription again: relaying", r->outbox);
+	r->unsubscribed = unsubscribed;
+}
+
+static void relay_done(const struct RelayResult *res, void *arg)
 {
 	struct Relay *r = arg;
 	int64_t wait = r->poll_ms;
 
 	r->running = false;
-	if (moved < 0) {
+	if (res->moved < 0) {
 		if (!r->failing)
-			log_warning("relay %s: could not relay: %s", r->outbox, err);
+			log_warning("relay %s: could not relay: %s", r->outbox, res->err);
 		r->failing = true;
 		arm_timer(r, ERROR_BACKOFF_MS < wait ? ERROR_BACKOFF_MS : wait);
 		return;
@@ -62,18 +75,19 @@ static void relay_done(int moved, int64_t next_due_ms, const char *err, void *ar
 	if (r->failing)
 		log_info("relay %s: relaying again", r->outbox);
 	r->failing = false;
-	*r->moved += (uint64_t)moved;
-	if (moved > 0)
-		log_debug("relay %s: moved %d rows", r->outbox, moved);
+	note_subscribed(r, res->unsubscribed);
+	*r->moved += (uint64_t)res->moved;
+	if (res->moved > 0)
+		log_debug("relay %s: moved %d rows", r->outbox, res->moved);
 	if (stopping)
 		return;
-	if (moved == r->batch_size || r->again) {
+	if (res->moved == r->batch_size || r->again) {
 		r->again = false;
 		relay_run(r);	/* a backlog drains in steady, capped batches */
 		return;
 	}
-	if (next_due_ms >= 0 && next_due_ms < wait)
-		wait = next_due_ms;
+	if (res->next_due_ms >= 0 && res->next_due_ms < wait)
+		wait = res->next_due_ms;
 	arm_timer(r, wait);
 }
 

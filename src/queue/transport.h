@@ -36,12 +36,17 @@ struct QueueOutcome {
 /*
  * A handled batch to settle in one transaction: the handler's own writes
  * (steps), the handled event ids, the acknowledgements, retries and dead
- * letters.  Either all of it commits or none.
+ * letters.  Either all of it commits or none.  With require_leases a lease
+ * that is no longer held (it expired, another consumer may own the
+ * messages now) makes the whole transaction fail: only the holder's writes
+ * may commit.  Without it (giving messages back after a failed settle)
+ * stale leases are only counted.
  */
 struct SettleRequest {
 	const char *subscription;
 	const char *owner;
 	int max_attempts;
+	bool require_leases;
 	int n;
 	const struct QueueMessage *msgs;
 	const struct QueueOutcome *outcomes;
@@ -50,8 +55,15 @@ struct SettleRequest {
 };
 
 typedef void (*transport_count_cb)(int count, const char *err, void *arg);
-/* moved: rows relayed (-1 on error); next_due_ms: when a delayed row is due (-1: none) */
-typedef void (*transport_relay_cb)(int moved, int64_t next_due_ms, const char *err, void *arg);
+
+/* What one relay call did. */
+struct RelayResult {
+	int moved;		/* rows relayed; -1 on error (see err) */
+	int64_t next_due_ms;	/* when a delayed row is due; -1: none */
+	bool unsubscribed;	/* the topic has no subscription: nothing moved, rows stay pending */
+	const char *err;	/* NULL unless moved < 0 */
+};
+typedef void (*transport_relay_cb)(const struct RelayResult *r, void *arg);
 typedef void (*transport_claim_cb)(struct QueueMessage *msgs, int n, const char *err, void *arg);
 typedef void (*transport_wake_cb)(void *arg);
 
@@ -69,6 +81,12 @@ struct TransportOps {
 		      transport_claim_cb cb, void *arg);
 	/* Settle a batch; count = messages whose acknowledgement was refused as stale. */
 	void (*settle)(struct Transport *t, const struct SettleRequest *req, transport_count_cb cb, void *arg);
+	/*
+	 * Renew the leases of msgs (those with a lease_id) for lease_ms while
+	 * their work is in flight; count = leases no longer held.
+	 */
+	void (*extend)(struct Transport *t, const char *subscription, const char *owner,
+		       const struct QueueMessage *msgs, int n, int64_t lease_ms, transport_count_cb cb, void *arg);
 	/* Call cb when new work may be waiting on channel ("outbox:NAME" or "topic:NAME"). */
 	void (*watch)(struct Transport *t, const char *channel, transport_wake_cb cb, void *arg);
 	/* Tell watchers here and in other daemons that channel has new work. */

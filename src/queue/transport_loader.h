@@ -17,8 +17,8 @@ struct event_base;
 struct PgPool;
 struct Transport;
 
-/* Bumped whenever struct KafkaSettings or the entry point change. */
-#define KAFKA_MODULE_ABI 1
+/* Bumped whenever struct KafkaSettings, struct TransportOps or the entry point change. */
+#define KAFKA_MODULE_ABI 2
 
 /* The entry point the module exports, and its type. */
 #define KAFKA_MODULE_ENTRY "chargegate_kafka_transport_new"

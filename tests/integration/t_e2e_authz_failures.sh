@@ -1,7 +1,8 @@
 #!/bin/sh
 # End to end, DESIGN §4: an authorization service that answers too late,
-# never answers, answers 500, answers a body that is not JSON, or is not
-# there at all makes the decision "unknown" — within authorization.timeout
+# never answers, answers 500, answers a body that is not JSON, answers about
+# another station, repeats a member of its answer, or is not there at all
+# makes the decision "unknown" — within authorization.timeout
 # plus a small margin for the timeouts — with the cause in
 # chargegate.authorization_audit, and the "unknown" decision is still
 # delivered to the callback.
@@ -75,6 +76,10 @@ one_case "answer later than the timeout" 'timeout' timed --latency 2000
 one_case "no answer at all" 'timeout' timed --fail-rate 1 --fail-mode hang
 one_case "500" 'http_500' untimed --fail-rate 1 --fail-mode 500
 one_case "garbage body" 'unparseable answer' untimed --fail-rate 1 --fail-mode garbage
+one_case "an answer about another station" 'answer echoes a different station_id' untimed \
+	--fail-rate 1 --fail-mode wrong-echo
+one_case "a status given twice" 'unparseable answer: .*names a member twice' untimed \
+	--fail-rate 1 --fail-mode duplicate
 one_case "nobody listening" 'connect' untimed none
 
 tl_done

@@ -1,7 +1,9 @@
 #!/bin/sh
 # Idempotency-Key (DESIGN §3): the same key with the same body returns the first
 # answer and the same request_id without a second row; the same key with a
-# different body is answered 422; an over-long key is answered 400.
+# different body is answered 422; an over-long key is answered 400.  A key
+# lives as long as its request, not queue.retention: after the queue's rows
+# are purged, the same key still returns the same request.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
@@ -97,6 +99,33 @@ ids=$(perl -MJSON::PP -ne 'print eval { decode_json($_)->{request_id} } // "", "
 tl_like "$ids" '^[0-9a-fA-F-]{36}$' "$N concurrent requests with one key share one request_id"
 tl_is "$(requests)" $((before + 1)) "$N concurrent requests with one key wrote one request row"
 tl_is "$(tl_count idempotency_key "key = 'key-concurrent'")" 1 "the concurrent key is recorded once"
+tl_stop_daemon
 
+# --- after queue.retention -----------------------------------------------------------------
+# a daemon that relays and purges with a retention of 1 s; no consumer, so the
+# built-in subscription's deliveries are dropped to let retention purge the topic
+tl_start_daemon CHARGEGATE_QUEUE_RETENTION=1s || tl_bail "chargegated did not start"
+B3='{"station_id":"123e4567-e89b-12d3-a456-426614174000","driver_token":"retainedToken","callback_url":"https://cpo.example.com/callbacks/start"}'
+tl_post "$API" "$B3" -H 'Idempotency-Key: key-retained'
+tl_status 202 "a request with a key is accepted by a daemon with queue.retention = 1s"
+RID3=$(tl_json request_id) || RID3=
+# shellcheck disable=SC2317 # called through tl_poll
+relayed() { [ "$(tl_count charging_session_request_outbox "aggregate_id::text = '$RID3' and published_at is not null")" = 1 ]; }
+tl_poll 10 relayed || tl_diag "its command was not relayed within 10 s"
+tl_sql "delete from chargegate.subscription_batch" >/dev/null
+# shellcheck disable=SC2317 # called through tl_poll
+purged() {
+	[ "$(tl_count charging_session_request_outbox "aggregate_id::text = '$RID3'")" = 0 ] &&
+		[ "$(tl_count topic_message "aggregate_id::text = '$RID3'")" = 0 ]
+}
+if tl_poll 15 purged; then
+	tl_ok "retention purges the request's command and topic message"
+else
+	tl_not_ok "retention purges the request's command and topic message"
+fi
+tl_post "$API" "$B3" -H 'Idempotency-Key: key-retained'
+tl_status 202 "after the purge the same key and body are answered 202"
+tl_is "$(tl_json request_id)" "$RID3" "with the same request_id: the key outlived queue.retention"
+tl_is "$(tl_count charging_session_request "driver_token = 'retainedToken'")" 1 "and no second request was written"
 tl_stop_daemon
 tl_done

@@ -7,7 +7,9 @@
 #   . "$top_srcdir/tests/lib/queuetest.sh"
 #   qt_setup                       tl_setup, checks that the worker ($QW) is
 #                                  built, creates chargegate_test.handled
-#                                  (where cg-queue-worker --record writes)
+#                                  (where cg-queue-worker --record writes) and
+#                                  drops the built-in subscription of topic
+#                                  charging_session_request (see there)
 #   qw_start NAME ARGS…            a worker in the background; pid in
 #                                  $NAME_pid, stdout in $TL_DIR/NAME.out, log
 #                                  in $TL_DIR/NAME.log
@@ -37,6 +39,10 @@ qt_setup() {
 	tl_sql "CREATE SCHEMA chargegate_test;
 		CREATE TABLE chargegate_test.handled (subscription text, event_id uuid, handled_at timestamptz DEFAULT now())" ||
 		tl_bail "could not create chargegate_test.handled"
+	# The workers stand in for chargegate's own consumers on the topic the
+	# tests publish to: nothing but their subscriptions may hold its messages.
+	tl_sql "DELETE FROM chargegate.subscription WHERE name = 'authorization'" ||
+		tl_bail "could not drop the built-in subscription authorization"
 }
 
 qw_start() {

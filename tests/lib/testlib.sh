@@ -6,6 +6,8 @@
 #   tl_setup                       temp dir, cleanup trap, cluster, migrate
 #                                  (TL_MIGRATE=no before tl_setup: no migrate)
 #   tl_start_daemon [VAR=value…]   chargegated on a free port, waits for /healthz
+#   tl_start_role NAME [VAR=value…]  chargegated with some roles off (no API:
+#                                  waits for its log line instead)
 #   tl_http METHOD PATH [curl options…]   sets TL_STATUS, TL_HDRS, TL_BODY
 #   tl_post PATH BODY [curl options…]     POST with Content-Type: application/json
 #   tl_json PATH [FILE]            prints a JSON value (default FILE: $TL_BODY)
@@ -367,6 +369,28 @@ tl__start_daemon() {
 		fi
 		sleep 0.05
 	done
+}
+
+# tl_start_role NAME [VAR=value…]: start chargegated with only the roles the
+# assignments leave on (e.g. CHARGEGATE_HTTP_ENABLED=false
+# CHARGEGATE_CONSUMERS_ENABLED=false for a relay-only daemon), logging to
+# $TL_DIR/NAME.log, and wait (TL_START_TIMEOUT) for its "started" line: a
+# daemon without the API has no /healthz.  Sets NAME_pid; the daemon is
+# stopped by the cleanup.  Records a failure and returns 1 when it does not start.
+tl_start_role() {
+	_rn=$1
+	shift
+	# shellcheck disable=SC2086 # TL_DAEMON_ENV: blank-separated VAR=value words
+	env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" ${TL_DAEMON_ENV:-} "$@" \
+		"$TL_DAEMON" -c "$TL_CONF" >"$TL_DIR/$_rn.log" 2>&1 &
+	_rpid=$!
+	eval "${_rn}_pid=$_rpid"
+	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $_rpid"
+	if tl_poll "${TL_START_TIMEOUT:-10}" grep -qs 'chargegated .* started' "$TL_DIR/$_rn.log"; then
+		return 0
+	fi
+	tl_not_ok "chargegated $_rn starts" "$(tail -n 5 "$TL_DIR/$_rn.log")"
+	return 1
 }
 
 # tl_daemon_alive NAME: a test that the daemon still runs; when it does not,

@@ -1,10 +1,11 @@
 -- chargegate.relay_outbox: moves due outbox rows to the outbox's topic
 -- exactly once, in (available_at, id) order, up to the limit; fans out one
 -- subscription_batch per subscription of that topic (and of no other);
--- reports when the next delayed row is due; refuses unknown outboxes and bad
+-- reports when the next delayed row is due; moves nothing to a topic that
+-- has no subscription and says so; refuses unknown outboxes and bad
 -- limits.  (Concurrent relays and NOTIFY: 023_queue_sessions.sql.)
 BEGIN;
-SELECT plan(42);
+SELECT plan(46);
 
 -- A clean slate (rolled back at the end)
 DELETE FROM chargegate.subscription_batch;
@@ -18,7 +19,7 @@ DELETE FROM chargegate.callback_retry_outbox;
 
 SELECT chargegate.ensure_subscription(s, t)
   FROM (VALUES ('ra', 'charging_session_request'), ('rb', 'charging_session_request'),
-               ('rc', 'callback_delivery')) AS v(s, t);
+               ('rc', 'callback_delivery'), ('re', 'callback_retry')) AS v(s, t);
 
 -- Four due rows (distinct due times, so the order is known), two delayed.
 INSERT INTO chargegate.charging_session_request_outbox (event_id, event_type, aggregate_id, payload, created_at, available_at)
@@ -39,7 +40,7 @@ $$;
 -- The first two due rows, by available_at
 -- ---------------------------------------------------------------------------
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 2)$$,
-                  $$VALUES (2, 1500::bigint)$$,
+                  $$VALUES (2, 1500::bigint, false)$$,
                   'relay_outbox moves 2 rows (the limit) and reports the next delayed row due in 1500 ms');
 SELECT set_eq($$SELECT event_id FROM chargegate.charging_session_request_outbox WHERE published_at IS NOT NULL$$,
               ARRAY[pg_temp.ev(2), pg_temp.ev(4)], 'the two rows due first are published');
@@ -66,7 +67,7 @@ SELECT is_empty($$SELECT 1 FROM chargegate.subscription_batch WHERE subscription
 -- The rest of the due rows; the delayed ones stay
 -- ---------------------------------------------------------------------------
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 100)$$,
-                  $$VALUES (2, 1500::bigint)$$, 'the next call moves the two remaining due rows');
+                  $$VALUES (2, 1500::bigint, false)$$, 'the next call moves the two remaining due rows');
 SELECT set_eq($$SELECT event_id FROM chargegate.charging_session_request_outbox WHERE published_at IS NULL$$,
               ARRAY[pg_temp.ev(5), pg_temp.ev(6)], 'the rows not yet due stay pending');
 SELECT is((SELECT count(*) FROM chargegate.topic_message WHERE event_id = pg_temp.ev(5) OR event_id = pg_temp.ev(6)),
@@ -78,7 +79,7 @@ SELECT results_eq(
        ORDER BY s, k$$,
     'each call makes one batch per subscription, its messages in due order');
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 100)$$,
-                  $$VALUES (0, 1500::bigint)$$, 'nothing is due any more: 0 rows moved');
+                  $$VALUES (0, 1500::bigint, false)$$, 'nothing is due any more: 0 rows moved');
 SELECT results_eq(
     $$SELECT (SELECT count(*) FROM chargegate.topic_message), (SELECT count(DISTINCT event_id) FROM chargegate.topic_message),
              (SELECT count(*) FROM chargegate.subscription_batch)$$,
@@ -89,14 +90,14 @@ SELECT results_eq(
 UPDATE chargegate.charging_session_request_outbox SET available_at = now() - interval '1 ms'
  WHERE event_id = pg_temp.ev(5);
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 100)$$,
-                  $$VALUES (1, 3600000::bigint)$$,
+                  $$VALUES (1, 3600000::bigint, false)$$,
                   'a delayed row is moved once due; the next one is due in an hour');
 SELECT is((SELECT array_agg(subscription ORDER BY subscription) FROM chargegate.subscription_batch
             WHERE message_ids = ARRAY[pg_temp.msg(5)]),
           ARRAY['ra', 'rb'], 'and fanned out as a batch of one');
 UPDATE chargegate.charging_session_request_outbox SET available_at = now() WHERE event_id = pg_temp.ev(6);
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 100)$$,
-                  $$VALUES (1, NULL::bigint)$$,
+                  $$VALUES (1, NULL::bigint, false)$$,
                   'with no delayed row left, next_due_ms is NULL');
 SELECT is((SELECT count(*) FROM chargegate.charging_session_request_outbox WHERE published_at IS NULL), 0::bigint,
           'the outbox has no pending row left');
@@ -108,7 +109,7 @@ INSERT INTO chargegate.callback_delivery_outbox (event_id, event_type, aggregate
 VALUES ('00000000-0000-4000-8000-000000002131', 'CallbackFailed', gen_random_uuid(), '{"attempt": 1}'),
        ('00000000-0000-4000-8000-000000002132', 'CallbackDeliverySucceeded', gen_random_uuid(), '{"attempt": 2}');
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('callback_delivery_outbox', 10)$$,
-                  $$VALUES (2, NULL::bigint)$$, 'callback_delivery_outbox: 2 rows moved');
+                  $$VALUES (2, NULL::bigint, false)$$, 'callback_delivery_outbox: 2 rows moved');
 SELECT set_eq($$SELECT topic, event_id, event_type FROM chargegate.topic_message
                  WHERE event_id::text LIKE '%00000000213_'$$,
               $$VALUES ('callback_delivery', '00000000-0000-4000-8000-000000002131'::uuid, 'CallbackFailed'),
@@ -123,23 +124,36 @@ SELECT is((SELECT count(*) FROM chargegate.subscription_batch WHERE subscription
 INSERT INTO chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
 VALUES ('AuthorizationDecisionCallback', gen_random_uuid(), '{}');
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('authorization_decision_callback_outbox', 10)$$,
-                  $$VALUES (1, NULL::bigint)$$, 'a topic without subscriptions still gets its messages');
-SELECT results_eq($$SELECT count(*), min(topic) FROM chargegate.topic_message WHERE event_type = 'AuthorizationDecisionCallback'$$,
-                  $$VALUES (1::bigint, 'authorization_decision_callback'::text)$$,
-                  'the message is on topic authorization_decision_callback');
-SELECT is((SELECT count(*) FROM chargegate.subscription_batch), 9::bigint, 'and no batch is made for it');
+                  $$VALUES (0, NULL::bigint, true)$$,
+                  'a topic without subscriptions gets nothing, and the relay says why');
+SELECT is((SELECT count(*) FROM chargegate.topic_message WHERE event_type = 'AuthorizationDecisionCallback'), 0::bigint,
+          'nothing is on topic authorization_decision_callback');
+SELECT is((SELECT count(*) FROM chargegate.authorization_decision_callback_outbox WHERE published_at IS NULL), 1::bigint,
+          'the row stays pending');
+SELECT results_eq($$SELECT unsubscribed, pending FROM chargegate.outbox_status
+                     WHERE outbox = 'authorization_decision_callback_outbox'$$,
+                  $$VALUES (true, 1::bigint)$$, 'outbox_status shows the outbox unsubscribed, with its pending row');
+SELECT chargegate.ensure_subscription('rd', 'authorization_decision_callback');
+SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('authorization_decision_callback_outbox', 10)$$,
+                  $$VALUES (1, NULL::bigint, false)$$, 'once a subscription exists the row is relayed');
+SELECT results_eq($$SELECT subscription, cardinality(message_ids) FROM chargegate.subscription_batch
+                     WHERE subscription = 'rd'$$,
+                  $$VALUES ('rd'::text, 1)$$, 'and the new subscription gets it');
+DELETE FROM chargegate.subscription_batch WHERE subscription = 'rd';
+SELECT is((SELECT unsubscribed FROM chargegate.outbox_status WHERE outbox = 'authorization_decision_callback_outbox'),
+          false, 'outbox_status no longer shows it unsubscribed');
 
 INSERT INTO chargegate.callback_retry_outbox (event_type, aggregate_id, payload, available_at)
 VALUES ('CallbackRetryRequested', gen_random_uuid(), '{}', now() + interval '10 s'),
        ('CallbackRetryRequested', gen_random_uuid(), '{}', now() + interval '20 s');
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('callback_retry_outbox', 10)$$,
-                  $$VALUES (0, 10000::bigint)$$,
+                  $$VALUES (0, 10000::bigint, false)$$,
                   'callback_retry_outbox: nothing due, the first retry is due in 10 s');
 UPDATE chargegate.callback_retry_outbox SET available_at = now() - interval '1 s';
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('callback_retry_outbox', 1)$$,
-                  $$VALUES (1, NULL::bigint)$$, 'a limit of 1 moves one row (the other is due too: not delayed)');
+                  $$VALUES (1, NULL::bigint, false)$$, 'a limit of 1 moves one row (the other is due too: not delayed)');
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('callback_retry_outbox', 1)$$,
-                  $$VALUES (1, NULL::bigint)$$, 'the next call moves the other');
+                  $$VALUES (1, NULL::bigint, false)$$, 'the next call moves the other');
 SELECT is((SELECT count(*) FROM chargegate.topic_message WHERE topic = 'callback_retry'), 2::bigint,
           'both retries are on topic callback_retry');
 
@@ -155,10 +169,10 @@ DELETE FROM chargegate.charging_session_request_outbox WHERE event_id = pg_temp.
 INSERT INTO chargegate.charging_session_request_outbox (event_id, event_type, aggregate_id, payload)
 VALUES (pg_temp.ev(1), 'StartChargingSessionRequestCommand', gen_random_uuid(), '{"again": true}');
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 10)$$,
-                  $$VALUES (1, NULL::bigint)$$, 'a re-inserted event is marked published');
+                  $$VALUES (1, NULL::bigint, false)$$, 'a re-inserted event is marked published');
 SELECT results_eq($$SELECT count(*), min(payload::text) FROM chargegate.topic_message WHERE event_id = pg_temp.ev(1)$$,
                   $$VALUES (1::bigint, '{"n": 1}')$$, 'but the topic keeps its first message');
-SELECT is((SELECT count(*) FROM chargegate.subscription_batch), 9::bigint, 'and no subscription gets it again');
+SELECT is((SELECT count(*) FROM chargegate.subscription_batch), 11::bigint, 'and no subscription gets it again');
 
 -- ---------------------------------------------------------------------------
 -- Bad arguments change nothing
@@ -179,7 +193,7 @@ SELECT throws_ok($$SELECT * FROM chargegate.relay_outbox('charging_session_reque
                  'relay_outbox: limit must be positive, got <NULL>', 'a NULL limit is refused');
 SELECT is((SELECT count(*) FROM chargegate.charging_session_request_outbox WHERE published_at IS NULL), 1::bigint,
           'after the refusals the new row is still pending');
-SELECT is((SELECT count(*) FROM chargegate.subscription_batch), 9::bigint, 'and no batch was made');
+SELECT is((SELECT count(*) FROM chargegate.subscription_batch), 11::bigint, 'and no batch was made');
 
 SELECT has_function('chargegate', 'relay_outbox', ARRAY['text', 'integer'], 'relay_outbox(text, integer) exists');
 SELECT is((SELECT proconfig FROM pg_proc WHERE oid = 'chargegate.relay_outbox(text, integer)'::regprocedure),

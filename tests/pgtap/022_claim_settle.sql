@@ -2,11 +2,12 @@
 -- session: whole batches are leased in due order up to the limit in messages
 -- (at least one batch); a lease carries owner, expiry and fence; an expired
 -- lease makes the batch claimable again; a stale settlement is refused and
--- changes nothing; failed messages are split into retry batches or become
+-- changes nothing (and with leases required fails the transaction); the
+-- holder renews its leases; failed messages are split into retry batches or become
 -- dead letters; handled event ids are recorded once.
 -- (Concurrent claimers: 023_queue_sessions.sql.)
 BEGIN;
-SELECT plan(57);
+SELECT plan(67);
 
 -- A clean slate (rolled back at the end)
 DELETE FROM chargegate.subscription_batch;
@@ -191,11 +192,44 @@ SELECT results_eq($$SELECT * FROM pg_temp.ack('cs', 'w5', ARRAY[pg_temp.b('dead'
 SELECT results_eq($$SELECT * FROM pg_temp.ack('cs', 'w5', ARRAY[-1::bigint], '{1}')$$,
                   $$VALUES (-1::bigint, 'stale'::text)$$, 'an unknown batch: stale');
 
+-- With leases required (the consumer's own settle) a stale batch is an error
+-- that rolls the whole transaction back, the batches still held included
+SELECT throws_ok($$SELECT * FROM chargegate.settle_batches('cs', 'w1', ARRAY[pg_temp.b('b1')], '{1}',
+                                                          '{}', '{}', '{}', '{}', 10, true)$$,
+                 'CG001', NULL, 'leases required: a stale settle fails with SQLSTATE CG001');
+SELECT throws_ok($$SELECT * FROM chargegate.settle_batches('cs', 'w5', ARRAY[pg_temp.b('b1'), pg_temp.b('later')],
+                                                          '{2,0}', '{}', '{}', '{}', '{}', 10, true)$$,
+                 'CG001', format('the lease of batch %s of subscription "cs" is no longer held by "w5"', pg_temp.b('later')),
+                 'one stale batch among held ones fails the settle, naming the stale batch');
+SELECT is(pg_temp.row_of(pg_temp.b('b1')), (SELECT r FROM before), 'and the batch w5 holds is left as it was');
+
+-- ---------------------------------------------------------------------------
+-- extend_leases: the holder renews; anyone else renews nothing
+-- ---------------------------------------------------------------------------
+UPDATE chargegate.subscription_batch SET available_at = now() - interval '1 ms' WHERE id = pg_temp.b('b1');
+SELECT is(chargegate.extend_leases('cs', 'w5', ARRAY[pg_temp.b('b1')], '{2}', 60000), 0,
+          'the holder renews its lease, even one that ran out but was not claimed meanwhile: none lost');
+SELECT results_eq($$SELECT state, lease_owner, available_at, fence FROM chargegate.subscription_batch
+                     WHERE id = pg_temp.b('b1')$$,
+                  $$VALUES ('leased'::text, 'w5'::text, now() + interval '60 s', 2::bigint)$$,
+                  'the lease now ends lease_ms from now; owner and fence unchanged');
+SELECT is(chargegate.extend_leases('cs', 'w1', ARRAY[pg_temp.b('b1')], '{1}', 60000), 1,
+          'the consumer that lost the lease renews nothing: 1 lost');
+SELECT is(chargegate.extend_leases('cs', 'w5', ARRAY[pg_temp.b('b1'), pg_temp.b('later'), -1], '{2,0,1}', 60000), 2,
+          'a batch that is not leased and an unknown batch count as lost');
+SELECT is(chargegate.extend_leases('co', 'w5', ARRAY[pg_temp.b('b1')], '{2}', 60000), 1,
+          'the right lease named with another subscription is not renewed');
+SELECT throws_ok($$SELECT chargegate.extend_leases('cs', 'w5', ARRAY[1::bigint], '{1}', 0)$$, '22023',
+                 'extend_leases: the lease must be positive, got 0', 'a lease of 0 is refused');
+UPDATE chargegate.subscription_batch SET available_at = now() + interval '20 s' WHERE id = pg_temp.b('b1');
+
 -- ---------------------------------------------------------------------------
 -- settle: acknowledged batches are deleted
 -- ---------------------------------------------------------------------------
-SELECT results_eq($$SELECT * FROM pg_temp.ack('cs', 'w5', ARRAY[pg_temp.b('b1')], '{2}')$$,
-                  $$VALUES (pg_temp.b('b1'), 'settled'::text)$$, 'the current owner with the current fence settles');
+SELECT results_eq($$SELECT * FROM chargegate.settle_batches('cs', 'w5', ARRAY[pg_temp.b('b1')], '{2}',
+                                                           '{}', '{}', '{}', '{}', 10, true)$$,
+                  $$VALUES (pg_temp.b('b1'), 'settled'::text)$$,
+                  'the current owner with the current fence settles (leases required)');
 SELECT is_empty($$SELECT 1 FROM chargegate.subscription_batch WHERE id = pg_temp.b('b1')$$,
                 'the settled batch is deleted');
 SELECT ok((SELECT count(*) = 3 FROM chargegate.topic_message WHERE id = ANY (pg_temp.ids(pg_temp.b('b2')) ||
@@ -315,14 +349,18 @@ SELECT has_function('chargegate', 'claim_messages', ARRAY['text', 'text', 'integ
                     'claim_messages(text, text, integer, integer) exists');
 SELECT has_function('chargegate', 'settle_batches',
                     ARRAY['text', 'text', 'bigint[]', 'bigint[]', 'bigint[]', 'bigint[]', 'integer[]', 'text[]',
-                          'integer'],
-                    'settle_batches(text, text, bigint[], bigint[], bigint[], bigint[], integer[], text[], integer) exists');
+                          'integer', 'boolean'],
+                    'settle_batches(text, text, bigint[], bigint[], bigint[], bigint[], integer[], text[], integer, '
+                    'boolean) exists');
+SELECT has_function('chargegate', 'extend_leases', ARRAY['text', 'text', 'bigint[]', 'bigint[]', 'integer'],
+                    'extend_leases(text, text, bigint[], bigint[], integer) exists');
 SELECT has_function('chargegate', 'record_handled', ARRAY['text', 'uuid[]'], 'record_handled(text, uuid[]) exists');
-SELECT is(array_agg(p.proname::text ORDER BY p.proname), ARRAY['claim_messages', 'record_handled', 'settle_batches'],
-          'the three pin their search_path')
+SELECT is(array_agg(p.proname::text ORDER BY p.proname),
+          ARRAY['claim_messages', 'extend_leases', 'record_handled', 'settle_batches'],
+          'the four pin their search_path')
   FROM pg_proc p
  WHERE p.pronamespace = 'chargegate'::regnamespace
-   AND p.proname IN ('claim_messages', 'settle_batches', 'record_handled')
+   AND p.proname IN ('claim_messages', 'settle_batches', 'record_handled', 'extend_leases')
    AND p.proconfig = ARRAY['search_path=pg_catalog, pg_temp'] AND NOT p.prosecdef;
 
 SELECT * FROM finish();

@@ -51,8 +51,8 @@ CREATE FUNCTION pg_temp.relay_result(p_conn text) RETURNS integer LANGUAGE plpgs
 DECLARE
     n integer;
 BEGIN
-    SELECT r.moved INTO n FROM dblink_get_result(p_conn) AS r(moved integer, next_due_ms bigint);
-    PERFORM * FROM dblink_get_result(p_conn) AS r(moved integer, next_due_ms bigint);
+    SELECT r.moved INTO n FROM dblink_get_result(p_conn) AS r(moved integer, next_due_ms bigint, unsubscribed boolean);
+    PERFORM * FROM dblink_get_result(p_conn) AS r(moved integer, next_due_ms bigint, unsubscribed boolean);
     RETURN n;
 END
 $$;
@@ -101,7 +101,7 @@ SELECT is(pg_temp.notifications('l', '100 ms'), '{}'::text[], 'the listener star
 
 SELECT dblink_exec('a', 'BEGIN');
 SELECT is((SELECT moved FROM dblink('a', $$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 3)$$)
-                          AS t(moved integer, next_due_ms bigint)), 3,
+                          AS t(moved integer, next_due_ms bigint, unsubscribed boolean)), 3,
           'relay a moves 3 rows and keeps its transaction open');
 SELECT is(dblink_send_query('b', $$SELECT * FROM chargegate.relay_outbox('charging_session_request_outbox', 3)$$), 1,
           'relay b starts');
@@ -124,7 +124,7 @@ SELECT is(pg_temp.notifications('l', '1 s'),
 SELECT is((SELECT sum(moved)::int FROM generate_series(1, 7) AS i,
                    LATERAL dblink('c', format('SELECT * FROM chargegate.relay_outbox(%L, 1) -- %s',
                                                               'charging_session_request_outbox', i))
-                           AS t(moved integer, next_due_ms bigint)),
+                           AS t(moved integer, next_due_ms bigint, unsubscribed boolean)),
           6, 'seven relays of one row move the other 6 rows (the last finds nothing)');
 SELECT is(cardinality(pg_temp.notifications('l', '1 s')), 6, 'six notifications, none for the empty relay');
 SELECT is((SELECT count(*) FROM pg_temp.mine()), 12::bigint, 'all 12 events are on the topic, each once');

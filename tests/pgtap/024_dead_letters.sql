@@ -3,7 +3,7 @@
 -- subscriptions and nothing that is not dead; counts in messages; an unknown
 -- subscription is an error.  (replay's NOTIFY: 023_queue_sessions.sql.)
 BEGIN;
-SELECT plan(27);
+SELECT plan(28);
 
 -- A clean slate (rolled back at the end)
 DELETE FROM chargegate.subscription_batch;
@@ -105,6 +105,8 @@ SELECT is(pg_temp.states(), ARRAY['d1=gone', 'd2=gone', 'd3=gone', 'l=leased', '
 SELECT is(chargegate.discard_dead_letters('dl'), 0, 'discarding again: nothing is dead');
 SELECT is((SELECT count(*) FROM chargegate.topic_message), (SELECT n FROM messages_before),
           'the discarded messages stay on the topic until retention');
+SELECT is((SELECT count(*) FROM chargegate.handled_event WHERE subscription = 'dl'), 4::bigint,
+          'dl counts its 4 discarded messages as handled: a redelivery is acknowledged, nothing is stranded');
 SELECT is(chargegate.discard_dead_letters('dx'), 4, 'dx''s dead batch of 4 is discarded');
 SELECT throws_ok($$SELECT chargegate.discard_dead_letters('nope')$$, '22023', NULL,
                  'discard refuses an unknown subscription');

@@ -1,11 +1,12 @@
 -- chargegate.purge_expired: retention deletes only what is old and done —
 -- published outbox rows older than the retention, topic messages that no
--- pending, leased or dead batch refers to, handled event ids and idempotency
--- keys — and keeps pending outbox rows, pending and leased deliveries, dead
--- letters and their messages, and the requests; at most p_limit rows per
--- table and call.
+-- pending, leased or dead batch refers to, and handled event ids whose
+-- message has left the topic — and keeps pending outbox rows, pending and
+-- leased deliveries, dead letters and their messages, the handled ids of
+-- messages still on the topic, the requests and their idempotency keys; at
+-- most p_limit rows per table and call.
 BEGIN;
-SELECT plan(25);
+SELECT plan(26);
 
 -- A clean slate (rolled back at the end)
 DELETE FROM chargegate.subscription_batch;
@@ -64,6 +65,10 @@ INSERT INTO chargegate.handled_event (subscription, event_id, handled_at)
 VALUES ('pa', '00000000-0000-4000-8000-000000002501', now() - interval '2 h'),
        ('pb', '00000000-0000-4000-8000-000000002502', now() - interval '3 h'),
        ('pa', '00000000-0000-4000-8000-000000002503', now() - interval '5 min');
+-- pa handled the message of the leased batch long ago (a redelivery is in
+-- flight): its handled id must stay as long as the message can be claimed
+INSERT INTO chargegate.handled_event (subscription, event_id, handled_at)
+SELECT 'pa', t.event_id, now() - interval '2 h' FROM chargegate.topic_message t WHERE t.id = pg_temp.m('leased');
 INSERT INTO chargegate.charging_session_request (request_id, station_id, driver_token, callback_url, created_at)
 VALUES ('00000000-0000-4000-8000-000000002511', gen_random_uuid(), 'tok', 'https://x.example/cb', now() - interval '3 days'),
        ('00000000-0000-4000-8000-000000002512', gen_random_uuid(), 'tok', 'https://x.example/cb', now());
@@ -88,16 +93,16 @@ $$;
 -- ---------------------------------------------------------------------------
 CREATE TEMPORARY TABLE run1 AS SELECT * FROM pg_temp.purge(2);
 SELECT set_eq($$SELECT table_name FROM run1$$,
-              $$SELECT name FROM chargegate.outbox UNION ALL VALUES ('topic_message'), ('handled_event'), ('idempotency_key')$$,
-              'purge_expired reports one row per outbox table, topic_message, handled_event and idempotency_key');
+              $$SELECT name FROM chargegate.outbox UNION ALL VALUES ('topic_message'), ('handled_event')$$,
+              'purge_expired reports one row per outbox table, topic_message and handled_event');
 SELECT results_eq(
     $$SELECT table_name, deleted FROM run1
        WHERE table_name IN ('charging_session_request_outbox', 'callback_delivery_outbox', 'callback_retry_outbox',
-                            'authorization_decision_callback_outbox', 'topic_message', 'handled_event', 'idempotency_key')
+                            'authorization_decision_callback_outbox', 'topic_message', 'handled_event')
        ORDER BY table_name$$,
     $$VALUES ('authorization_decision_callback_outbox'::text, 0::bigint), ('callback_delivery_outbox', 2),
              ('callback_retry_outbox', 1), ('charging_session_request_outbox', 1), ('handled_event', 2),
-             ('idempotency_key', 1), ('topic_message', 2)$$,
+             ('topic_message', 2)$$,
     'with a limit of 2, at most 2 rows go from each table');
 SELECT is(pg_temp.outbox_tags('callback_delivery_outbox'), ARRAY['old-published'],
           'callback_delivery_outbox: one of its three old rows is left for the next call');
@@ -111,11 +116,10 @@ SELECT is((SELECT count(*) FROM chargegate.topic_message WHERE id IN (pg_temp.m(
 SELECT results_eq(
     $$SELECT table_name, deleted FROM pg_temp.purge()
        WHERE table_name IN ('charging_session_request_outbox', 'callback_delivery_outbox', 'callback_retry_outbox',
-                            'topic_message', 'handled_event', 'idempotency_key')
+                            'topic_message', 'handled_event')
        ORDER BY table_name$$,
     $$VALUES ('callback_delivery_outbox'::text, 1::bigint), ('callback_retry_outbox', 0),
-             ('charging_session_request_outbox', 0), ('handled_event', 0), ('idempotency_key', 0),
-             ('topic_message', 1)$$,
+             ('charging_session_request_outbox', 0), ('handled_event', 0), ('topic_message', 1)$$,
     'the next call deletes the rest');
 SELECT is_empty($$SELECT 1 FROM pg_temp.purge() WHERE deleted <> 0$$, 'and a third call finds nothing to delete');
 
@@ -133,12 +137,14 @@ SELECT results_eq($$SELECT count(*)::int, min(batch_id) IS NOT NULL FROM chargeg
                   $$VALUES (2, true)$$, 'the dead letters are still complete, with their messages');
 
 SELECT set_eq($$SELECT event_id::text FROM chargegate.handled_event$$,
-              ARRAY['00000000-0000-4000-8000-000000002503'], 'handled_event: only the recent one stays');
-SELECT set_eq($$SELECT key FROM chargegate.idempotency_key$$, ARRAY['purge-new'],
-              'idempotency_key: only the recent key stays');
+              $$VALUES ('00000000-0000-4000-8000-000000002503'),
+                       ((SELECT event_id::text FROM chargegate.topic_message WHERE id = pg_temp.m('leased')))$$,
+              'handled_event: the recent one stays, and the old one whose message is still on the topic');
+SELECT set_eq($$SELECT key FROM chargegate.idempotency_key$$, ARRAY['purge-new', 'purge-old'],
+              'idempotency keys are not purged by queue.retention: they live as long as their request');
 SELECT is((SELECT count(*) FROM chargegate.charging_session_request
             WHERE request_id IN ('00000000-0000-4000-8000-000000002511', '00000000-0000-4000-8000-000000002512')),
-          2::bigint, 'requests are never purged (the old key''s request stays)');
+          2::bigint, 'requests are never purged here');
 
 -- ---------------------------------------------------------------------------
 -- Once a delivery is settled, its message goes
@@ -148,6 +154,8 @@ SELECT pg_temp.purge();
 SELECT ok((SELECT array_agg(m.tag) FROM m JOIN chargegate.topic_message t ON t.id = m.id)
           @> ARRAY['dead-1', 'dead-2', 'ready', 'new'],
           'after the leased batch is acknowledged, the messages of the ready and dead batches still stay');
+SELECT set_eq($$SELECT event_id::text FROM chargegate.handled_event$$, ARRAY['00000000-0000-4000-8000-000000002503'],
+              'the acknowledged message left the topic, and its old handled id goes with it');
 SELECT is(chargegate.discard_dead_letters('pa'), 2, '(the dead letters are discarded)');
 DELETE FROM chargegate.subscription_batch WHERE state = 'ready';
 SELECT pg_temp.purge();

@@ -76,7 +76,7 @@ SELECT is(chargegate.record_callback_attempts($$[
      "attempt": 1, "callback_url": "https://cpo.example/cb/1", "station_id": "00000000-0000-4000-8000-0000000027a1",
      "driver_token": "tok-1", "status": "not_allowed", "reason": "BLOCKED", "http_status": 503, "latency_ms": 40,
      "error_class": "http_503", "response_body": "busy", "success": false, "final": false,
-     "next_attempt_at": "2030-01-01T00:00:10Z"},
+     "next_attempt_in_ms": 10000},
     {"request_id": "00000000-0000-4000-8000-000000002702", "webhook_id": "00000000-0000-4000-8000-000000002722",
      "attempt": 2, "callback_url": "https://cpo.example/cb/2", "status": "unknown", "http_status": 204,
      "latency_ms": 8, "success": true, "final": true},
@@ -90,20 +90,21 @@ SELECT results_eq(
         FROM chargegate.callback_delivery_attempt ORDER BY request_id$$,
     $$VALUES ('00000000-0000-4000-8000-000000002701'::uuid, '00000000-0000-4000-8000-000000002721'::uuid, 1,
               'https://cpo.example/cb/1'::text, 503, 40, 'http_503'::text, 'busy'::text, false,
-              '2030-01-01T00:00:10Z'::timestamptz),
+              now() + interval '10 s'),
              ('00000000-0000-4000-8000-000000002702', '00000000-0000-4000-8000-000000002722', 2,
               'https://cpo.example/cb/2', 204, 8, NULL, NULL, true, NULL),
              ('00000000-0000-4000-8000-000000002703', '00000000-0000-4000-8000-000000002723', 10,
               'https://cpo.example/cb/3', NULL, 3000, 'timeout', NULL, true, NULL)$$,
-    'one callback_delivery_attempt row per attempt');
+    'one callback_delivery_attempt row per attempt; the next attempt is due next_attempt_in_ms after the '
+    'database''s now(), whatever the daemon''s clock says');
 SELECT results_eq(
     $$SELECT aggregate_id, event_type, payload FROM chargegate.callback_delivery_outbox ORDER BY aggregate_id$$,
     $$VALUES ('00000000-0000-4000-8000-000000002701'::uuid, 'CallbackFailed'::text,
               '{"request_id": "00000000-0000-4000-8000-000000002701", "webhook_id": "00000000-0000-4000-8000-000000002721",
                 "attempt": 1, "http_status": 503, "error_class": "http_503", "final": false,
-                "next_attempt_at": "2030-01-01T00:00:10+00:00", "callback_url": "https://cpo.example/cb/1",
+                "callback_url": "https://cpo.example/cb/1",
                 "station_id": "00000000-0000-4000-8000-0000000027a1", "driver_token": "tok-1", "status": "not_allowed",
-                "reason": "BLOCKED"}'::jsonb),
+                "reason": "BLOCKED"}'::jsonb || jsonb_build_object('next_attempt_at', now() + interval '10 s')),
              ('00000000-0000-4000-8000-000000002702', 'CallbackDeliverySucceeded',
               '{"request_id": "00000000-0000-4000-8000-000000002702", "webhook_id": "00000000-0000-4000-8000-000000002722",
                 "attempt": 2, "http_status": 204, "final": true, "callback_url": "https://cpo.example/cb/2",
@@ -141,14 +142,15 @@ SELECT is(chargegate.schedule_callback_retries(
 SELECT results_eq(
     $$SELECT event_type, aggregate_id, available_at, published_at, payload FROM chargegate.callback_retry_outbox$$,
     $$VALUES ('CallbackRetryRequested'::text, '00000000-0000-4000-8000-000000002701'::uuid,
-              '2030-01-01T00:00:10Z'::timestamptz, NULL::timestamptz,
+              now() + interval '10 s', NULL::timestamptz,
               '{"request_id": "00000000-0000-4000-8000-000000002701", "webhook_id": "00000000-0000-4000-8000-000000002721",
                 "attempt": 2, "callback_url": "https://cpo.example/cb/1",
                 "station_id": "00000000-0000-4000-8000-0000000027a1", "driver_token": "tok-1", "status": "not_allowed",
                 "reason": "BLOCKED"}'::jsonb)$$,
     'a CallbackRetryRequested due at next_attempt_at, for the next attempt, with the same webhook id and content');
+SELECT chargegate.ensure_subscription('ctx_retries', 'callback_retry');
 SELECT results_eq($$SELECT * FROM chargegate.relay_outbox('callback_retry_outbox', 10)$$,
-                  $$SELECT 0, ceil(extract(epoch FROM '2030-01-01T00:00:10Z'::timestamptz - now()) * 1000)::bigint$$,
+                  $$VALUES (0, 10000::bigint, false)$$,
                   'the relay does not publish it before it is due');
 SELECT is(chargegate.schedule_callback_retries($$[
     {"request_id": "00000000-0000-4000-8000-000000002708", "webhook_id": "00000000-0000-4000-8000-000000002728",

@@ -175,6 +175,40 @@ END_TEST
 
 /* --- json builders --------------------------------------------------------- */
 
+static bool unique_ok(const char *text)
+{
+	struct json_object *obj = NULL;
+	char err[128] = "";
+	bool ok = json_parse_object_unique(text, strlen(text), &obj, err, sizeof(err));
+
+	ck_assert(ok == (obj != NULL));
+	if (!ok)
+		ck_assert_msg(strstr(err, "twice") || strstr(err, "JSON"), "unexpected error: %s", err);
+	json_object_put(obj);
+	return ok;
+}
+
+START_TEST(parse_unique_refuses_a_member_named_twice_at_any_depth)
+{
+	ck_assert(!unique_ok("{\"status\":\"allowed\",\"status\":\"not_allowed\"}"));
+	ck_assert(!unique_ok("{\"status\":\"allowed\",\"st\\u0061tus\":\"allowed\"}"));
+	ck_assert(!unique_ok("{\"a\":{\"x\":1,\"x\":1}}"));
+	ck_assert(!unique_ok("{\"a\":[{},{\"x\":1,\"y\":2,\"x\":3}]}"));
+	ck_assert(!unique_ok("{\"a\":{\"b\":1},\"a\":{\"b\":1}}"));
+}
+END_TEST
+
+START_TEST(parse_unique_accepts_distinct_members_and_look_alikes)
+{
+	ck_assert(unique_ok("{\"status\":\"allowed\",\"reason\":\"a:b,{\\\"x\\\":1}\"}"));
+	ck_assert(unique_ok("{\"a\":{\"x\":1},\"b\":{\"x\":1},\"x\":[{\"x\":{}}]}"));
+	ck_assert(unique_ok("{\"Status\":1,\"status\":2}"));
+	ck_assert(unique_ok("{}"));
+	ck_assert(!unique_ok("[1]"));
+	ck_assert(!unique_ok("{\"a\":"));
+}
+END_TEST
+
 START_TEST(get_string_returns_null_for_missing_or_non_string_members)
 {
 	struct json_object *obj = json_tokener_parse("{\"s\":\"v\",\"n\":1,\"z\":null}");
@@ -497,6 +531,8 @@ static Suite *json_suite(void)
 	tcase_add_test(tc, parse_rejects_invalid_utf8);
 	tcase_add_test(tc, parse_accepts_escapes_and_utf8_in_strings);
 	tcase_add_test(tc, parse_truncates_error_to_buffer);
+	tcase_add_test(tc, parse_unique_refuses_a_member_named_twice_at_any_depth);
+	tcase_add_test(tc, parse_unique_accepts_distinct_members_and_look_alikes);
 	tcase_add_test(tc, get_string_returns_null_for_missing_or_non_string_members);
 	tcase_add_test(tc, builders_produce_compact_problem_document);
 	suite_add_tcase(s, tc);
