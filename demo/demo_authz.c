@@ -77,6 +77,7 @@ static const char *status_of(const char *word)
 	static const char *const map[][2] = {
 		{ "allow", "allowed" },     { "allowed", "allowed" }, { "deny", "not_allowed" },
 		{ "not_allowed", "not_allowed" }, { "unknown", "unknown" }, { "invalid", "invalid" },
+		{ "hang", "hang" },	/* no answer at all, until shutdown */
 	};
 
 	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
@@ -119,7 +120,7 @@ static bool parse_rule_line(char *line, struct Rule *rule, bool *is_default, cha
 	*is_default = n > 0 && strcmp(words[0], "default") == 0;
 	status = n > 1 ? status_of(words[*is_default ? 1 : 0]) : NULL;
 	if (!status) {
-		snprintf(err, errsize, "expected \"allow|deny|unknown|invalid STATION TOKEN [REASON]\" "
+		snprintf(err, errsize, "expected \"allow|deny|unknown|invalid|hang STATION TOKEN [REASON]\" "
 				       "or \"default DECISION [REASON]\"");
 		return false;
 	}
@@ -379,6 +380,19 @@ static void fail(struct Authz *a, struct HttpExchange *x)
 	}
 }
 
+/* A "hang" rule matches: no answer (it is printed as a fault). */
+static bool rule_hangs(struct Authz *a, struct HttpExchange *x)
+{
+	const char *station, *token;
+	struct json_object *req = read_request(x, &station, &token);
+	bool hangs = station && token && strcmp(rules_match(&a->rules, station, token)->status, "hang") == 0;
+
+	if (hangs)
+		print_line(station, token, NULL, NULL, "hang");
+	json_object_put(req);
+	return hangs;
+}
+
 static void handle(struct HttpExchange *x, void *arg)
 {
 	struct Authz *a = arg;
@@ -394,6 +408,10 @@ static void handle(struct HttpExchange *x, void *arg)
 	a->served++;
 	if (should_fail(a)) {
 		fail(a, x);
+		return;
+	}
+	if (rule_hangs(a, x)) {
+		answer(a, x, 503, "text/plain", xstrdup("hung request released at shutdown\n"), true);
 		return;
 	}
 	answer(a, x, 200, "application/json", decide(a, x), false);

@@ -9,7 +9,6 @@
 #include "authorization/worker.h"
 #include "infra/addrpolicy.h"
 #include "infra/config.h"
-#include "infra/httpclient.h"
 #include "infra/httpserver.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
@@ -64,7 +63,6 @@ struct Daemon {
 	struct QueueSettings qs;
 	struct Relay *relays[NOUTBOXES];
 	struct Retention *retention;
-	struct HttpClient *http_client;
 	struct CallbackPolicy cb;
 	struct SenderSettings sender_settings;
 	struct AuthzWorker *authz;
@@ -133,6 +131,10 @@ static void callback_policy_free(struct CallbackPolicy *p)
 static void sender_settings_fill(struct Daemon *d)
 {
 	d->sender_settings = (struct SenderSettings){
+		.concurrency = d->cfg.callback_concurrency,
+		.per_destination = d->cfg.callback_per_destination_concurrency,
+		.circuit_failures = d->cfg.callback_circuit_failures,
+		.circuit_cooldown_ms = d->cfg.callback_circuit_cooldown_ms,
 		.timeout_ms = d->cfg.callback_timeout_ms,
 		.schedule_ms = d->cfg.callback_retry_schedule_ms,
 		.schedule_len = d->cfg.callback_retry_schedule_len,
@@ -253,6 +255,7 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 	config_free(&d->cfg);
 	d->cfg = fresh;
 	sender_settings_fill(d);
+	sender_reconfigure(d->sender);
 	ingest_set_batch_wait(d->ingest, d->cfg.ingest_batch_wait_ms);
 	log_info("configuration reloaded");
 	sdnotify_send("READY=1");
@@ -319,11 +322,11 @@ static void setup_contexts(struct Daemon *d)
 {
 	if (!d->cfg.consumers_enabled)
 		return;
-	d->http_client = httpclient_new(d->base, d->cfg.authorization_concurrency + d->cfg.callback_concurrency);
 	sender_settings_fill(d);
-	d->authz = authz_worker_new(d->base, d->transport, d->http_client, &d->qs, d->cfg.authorization_url,
-				    d->cfg.authorization_timeout_ms);
-	d->sender = sender_new(d->base, d->transport, d->http_client, &d->qs, &d->sender_settings);
+	/* each with its own connections and capacity: one never waits for the other */
+	d->authz = authz_worker_new(d->base, d->transport, &d->qs, d->cfg.authorization_url,
+				    d->cfg.authorization_timeout_ms, d->cfg.authorization_concurrency);
+	d->sender = sender_new(d->base, d->transport, &d->qs, &d->sender_settings);
 	d->retry = retry_scheduler_new(d->base, d->transport, &d->qs);
 	d->status = request_status_new(d->base, d->transport, &d->qs);
 }
@@ -370,10 +373,11 @@ static void daemon_cleanup(struct Daemon *d)
 	/*
 	 * What is still in flight (after a drain timeout or a second signal)
 	 * fails now; the order lets every failure callback reach a live owner:
-	 * the HTTP client and the pools before the components they call back,
+	 * the HTTP calls and the pools before the components they call back,
 	 * the API's pool and the group commit before the server they answer on.
 	 */
-	httpclient_free(d->http_client);
+	authz_worker_cancel(d->authz);
+	sender_cancel(d->sender);
 	pgpool_free(d->pool);
 	ingest_free(d->ingest);
 	api_free(d->api);

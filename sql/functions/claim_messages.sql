@@ -3,7 +3,10 @@
 -- Leases due batches of a subscription to p_owner for p_lease_ms
 -- milliseconds: batches that are ready and due, or leased with an expired
 -- lease (their consumer died or stalled), in due order, as many as fit in
--- p_limit messages (always at least one).  FOR UPDATE SKIP LOCKED lets any
+-- p_limit messages.  A first batch larger than p_limit is cut: its first
+-- p_limit messages are leased, the rest becomes a ready batch of its own
+-- (same attempts and age) — a consumer claims no more than it can handle,
+-- so what it cannot start waits here, not in its memory.  FOR UPDATE SKIP LOCKED lets any
 -- number of consumers claim concurrently without ever receiving the same
 -- batch.  Each claim increments attempts and the fencing counter; the caller
 -- settles with (batch_id, fence).  Returns one row per message, in
@@ -19,6 +22,10 @@ VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $function$
 BEGIN
+    IF p_limit IS NULL OR p_limit < 1 THEN
+        RAISE EXCEPTION 'claim_messages: limit must be positive, got %', p_limit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     -- A lease lost in a crash only makes the message claimable again, so the
     -- claim need not wait for a WAL flush (the settle transaction does).
     PERFORM set_config('synchronous_commit', 'off', true);
@@ -35,13 +42,21 @@ BEGIN
          LIMIT $3
            FOR UPDATE SKIP LOCKED
     ), picked AS (
-        SELECT d.row_id, d.state FROM (
+        SELECT d.row_id, d.state, d.running = d.n AND d.n > $3 AS cut FROM (
             SELECT d.*, sum(d.n) OVER (ORDER BY d.available_at, d.id) AS running FROM due d
         ) d
-         WHERE d.running <= $3 OR d.running = d.n  -- what fits, and always the first batch
+         WHERE d.running <= $3 OR d.running = d.n  -- what fits, and the first batch (cut to fit)
+    ), rest AS (
+        INSERT INTO chargegate.subscription_batch
+               (subscription, message_ids, oldest_message_id, state, available_at, attempts, last_error, created_at)
+        SELECT b.subscription, b.message_ids[$3 + 1:], b.message_ids[$3 + 1], 'ready', now(), b.attempts,
+               b.last_error, b.created_at
+          FROM picked p JOIN chargegate.subscription_batch b ON b.ctid = p.row_id
+         WHERE p.cut
     ), leased AS (
         UPDATE chargegate.subscription_batch b
-           SET state = 'leased',
+           SET message_ids = CASE WHEN p.cut THEN b.message_ids[1:$3] ELSE b.message_ids END,
+               state = 'leased',
                lease_owner = $2,
                available_at = now() + make_interval(secs => $4 / 1000.0),
                fence = b.fence + 1,

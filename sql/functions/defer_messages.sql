@@ -4,8 +4,11 @@
 -- copied into the PostgreSQL retry storage, in the transaction that settles
 -- their batch, so the Kafka offset may be committed past them without losing
 -- them.  p_messages is a JSON array of objects {event_id, event_type,
--- aggregate_id, payload, attempts, retry_after_ms, error}; retry_after_ms
--- null means a permanent failure.  Each message is stored once per topic in
+-- aggregate_id, payload, attempts, retry_after_ms, error, postponed};
+-- retry_after_ms null means a permanent failure; postponed true means the
+-- message was not handled and did not fail (its destination was saturated
+-- or paused): ready again after the delay, never dead, its attempts as
+-- given (the delivery that postponed it is not counted).  Each message is stored once per topic in
 -- topic_message (an existing row for the event is reused and kept from
 -- retention) and gets a subscription_batch of its own: ready after
 -- retry_after_ms, or dead when the failure is permanent or attempts reached
@@ -31,7 +34,10 @@ BEGIN
     WITH input AS (
         SELECT (x ->> 'event_id')::uuid AS event_id, x ->> 'event_type' AS event_type,
                (x ->> 'aggregate_id')::uuid AS aggregate_id, x -> 'payload' AS payload,
-               greatest(coalesce((x ->> 'attempts')::integer, 1), 1) AS attempts,
+               coalesce((x ->> 'postponed')::boolean, false) AS postponed,
+               CASE WHEN coalesce((x ->> 'postponed')::boolean, false)
+                    THEN greatest(coalesce((x ->> 'attempts')::integer, 0), 0)
+                    ELSE greatest(coalesce((x ->> 'attempts')::integer, 1), 1) END AS attempts,
                (x ->> 'retry_after_ms')::bigint AS retry_after_ms,
                coalesce(x ->> 'error', 'failed') AS error,
                n
@@ -49,7 +55,8 @@ BEGIN
         INSERT INTO chargegate.subscription_batch
                (subscription, message_ids, oldest_message_id, state, available_at, attempts, last_error)
         SELECT p_subscription, ARRAY[m.id], m.id,
-               CASE WHEN i.retry_after_ms IS NULL OR i.attempts >= p_max_attempts THEN 'dead' ELSE 'ready' END,
+               CASE WHEN i.postponed THEN 'ready'
+                    WHEN i.retry_after_ms IS NULL OR i.attempts >= p_max_attempts THEN 'dead' ELSE 'ready' END,
                now() + make_interval(secs => coalesce(i.retry_after_ms, 0) / 1000.0),
                i.attempts, left(i.error, 2000)
           FROM input i JOIN messages m ON m.event_id = i.event_id

@@ -2,6 +2,7 @@
 
 #include "authorization/worker.h"
 
+#include "infra/clock.h"
 #include "infra/httpclient.h"
 #include "infra/json.h"
 #include "infra/log.h"
@@ -20,9 +21,11 @@
 #define AUDIT_BODY_MAX (64 * 1024)
 
 struct AuthzWorker {
-	struct HttpClient *http;
+	struct HttpClient *http;	/* authorization calls only: never shared with callbacks */
 	char *url;
 	int64_t timeout_ms;
+	int concurrency;
+	int in_flight;			/* calls posted and not answered */
 	struct Consumer *consumer;
 };
 
@@ -32,6 +35,7 @@ struct AuthzBatch {
 	struct ConsumerBatch *b;
 	struct json_object *items;	/* JSON array, one object per message */
 	int outstanding;
+	int64_t deadline_ms;		/* taken + authorization.timeout, on the monotonic clock */
 };
 
 struct AuthzCall {
@@ -175,6 +179,8 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 		decide(call->item, "unknown", NULL, "daemon shutting down before the answer");
 	}
 	free(call);
+	ab->w->in_flight--;
+	consumer_wake(ab->w->consumer);
 	if (--ab->outstanding == 0)
 		batch_finish(ab);
 }
@@ -198,7 +204,9 @@ static void ask(struct AuthzBatch *ab, struct json_object *item, const char *sta
 	req.body_len = len;
 	req.headers = headers;
 	req.timeout_ms = (long)ab->w->timeout_ms;
+	req.deadline_ms = ab->deadline_ms;
 	ab->outstanding++;
+	ab->w->in_flight++;
 	httpclient_post(ab->w->http, &req, answered, call);
 	json_set(item, "sent", sent);
 }
@@ -226,6 +234,7 @@ static void handle(struct ConsumerBatch *b, void *arg)
 	ab->b = b;
 	ab->items = json_new_array();
 	ab->outstanding = 1;	/* held until every call is sent */
+	ab->deadline_ms = clock_now_ms() + ab->w->timeout_ms;
 	for (int i = 0; i < consumer_batch_count(b); i++) {
 		const struct QueueMessage *m = consumer_batch_message(b, i);
 		struct json_object *payload = NULL, *item;
@@ -250,35 +259,55 @@ static void handle(struct ConsumerBatch *b, void *arg)
 		batch_finish(ab);
 }
 
-struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *t, struct HttpClient *http,
-				     const struct QueueSettings *qs, const char *url, int64_t timeout_ms)
+/* Free slots: claims never take more, so no request waits in memory for a connection. */
+static int capacity(void *arg)
+{
+	struct AuthzWorker *w = arg;
+
+	return w->concurrency - w->in_flight;
+}
+
+struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
+				     const char *url, int64_t timeout_ms, int concurrency)
 {
 	struct AuthzWorker *w = calloc(1, sizeof(*w));
 	struct ConsumerSpec spec = {
 		.subscription = "authorization",
 		.topic = "charging_session_request",
 		.batch_size = qs->batch_size,
-		.max_batches = 8,	/* answers take a network round trip: keep several batches going */
+		/* capacity bounds the calls; batches only bound the settles in flight */
+		.max_batches = 8,
 		.lease_ms = qs->lease_ms,
 		.max_attempts = qs->max_attempts,
 		.poll_ms = qs->poll_ms,
 		.handle = handle,
+		.capacity = capacity,
 		.notify = "outbox:authorization_decision_callback_outbox",
 	};
 
 	if (!w || !(w->url = strdup(url)))
 		fatal("out of memory");
-	w->http = http;
+	w->http = httpclient_new(base, concurrency);
 	w->timeout_ms = timeout_ms;
+	w->concurrency = concurrency;
 	spec.arg = w;
 	w->consumer = consumer_new(base, t, &spec);
 	return w;
+}
+
+void authz_worker_cancel(struct AuthzWorker *w)
+{
+	if (!w)
+		return;
+	httpclient_free(w->http);
+	w->http = NULL;
 }
 
 void authz_worker_free(struct AuthzWorker *w)
 {
 	if (!w)
 		return;
+	authz_worker_cancel(w);
 	consumer_free(w->consumer);
 	free(w->url);
 	free(w);

@@ -41,6 +41,9 @@ struct Config {
 	int callback_allowed_networks_len;
 	int64_t callback_max_retry_after_ms;
 	int callback_concurrency;
+	int callback_per_destination_concurrency;
+	int callback_circuit_failures;
+	int64_t callback_circuit_cooldown_ms;
 	/* [queue] */
 	int64_t queue_lease_ms;
 	int64_t queue_poll_interval_ms;

@@ -3,11 +3,13 @@
 #include "infra/httpclient.h"
 
 #include "infra/addrpolicy.h"
+#include "infra/clock.h"
 #include "infra/log.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <limits.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <stdint.h>
@@ -55,6 +57,7 @@ struct Transfer {
 	size_t body_len;
 	long timeout_ms;
 	long connect_timeout_ms;
+	int64_t deadline_ms;		/* 0: none */
 	size_t cap;
 	struct AddrPolicy *policy;	/* our copy, or NULL */
 	httpclient_cb cb;
@@ -74,6 +77,7 @@ struct HttpClient {
 	CURLM *multi;
 	struct event timer;	/* libcurl's single timeout */
 	struct event kick;	/* starts waiting transfers from the loop */
+	struct event expiry;	/* fails waiting transfers whose deadline passed */
 	int max_concurrency;
 	struct TransferList waiting;
 	struct TransferList running;
@@ -185,6 +189,7 @@ static struct Transfer *transfer_new(struct HttpClient *c, const struct HttpClie
 	t->headers = slist_add(t->headers, "Expect:");
 	t->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTPCLIENT_DEFAULT_TIMEOUT_MS;
 	t->connect_timeout_ms = req->connect_timeout_ms > 0 ? req->connect_timeout_ms : t->timeout_ms;
+	t->deadline_ms = req->deadline_ms;
 	t->cap = req->max_response_bytes > 0 ? req->max_response_bytes : HTTPCLIENT_DEFAULT_MAX_RESPONSE;
 	t->policy = addrpolicy_clone(req->policy);
 	return t;
@@ -440,11 +445,26 @@ static bool setup_easy(struct Transfer *t)
 	return t->policy ? setup_policy(t) : true;
 }
 
+/* What is left of a transfer's deadline, in ms; LONG_MAX when it has none. */
+static long time_left(const struct Transfer *t)
+{
+	return t->deadline_ms ? (long)(t->deadline_ms - clock_now_ms()) : LONG_MAX;
+}
+
 static void start(struct HttpClient *c, struct Transfer *t)
 {
 	CURLMcode mc;
 	char text[256];
+	long left = time_left(t);
 
+	if (left <= 0) {
+		fail(t, HTTPC_ERR_TIMEOUT, "the deadline passed before a connection was free");
+		return;
+	}
+	if (left < t->timeout_ms)
+		t->timeout_ms = left;
+	if (t->connect_timeout_ms > t->timeout_ms)
+		t->connect_timeout_ms = t->timeout_ms;
 	list_remove(t);
 	list_push(&c->running, t);
 	clock_gettime(CLOCK_MONOTONIC, &t->started);
@@ -464,12 +484,47 @@ static void start(struct HttpClient *c, struct Transfer *t)
 
 /* --- the multi handle on the event loop ---------------------------------------------- */
 
+static void arm_expiry(struct HttpClient *c);
+
 static void kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct HttpClient *c = arg;
 
 	while (c->waiting.head && c->running.n < c->max_concurrency)
 		start(c, c->waiting.head);
+	arm_expiry(c);
+}
+
+/* Waiting transfers whose deadline passed fail now, not when a connection frees. */
+static void expiry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct HttpClient *c = arg;
+	struct Transfer *t = c->waiting.head, *next;
+
+	for (; t; t = next) {
+		next = t->next;
+		if (t->deadline_ms && time_left(t) <= 0)
+			fail(t, HTTPC_ERR_TIMEOUT, "the deadline passed while waiting for a free connection");
+	}
+	arm_expiry(c);
+}
+
+static void arm_expiry(struct HttpClient *c)
+{
+	int64_t soonest = 0;
+	struct timeval tv;
+
+	for (struct Transfer *t = c->waiting.head; t; t = t->next) {
+		if (t->deadline_ms && (!soonest || t->deadline_ms < soonest))
+			soonest = t->deadline_ms;
+	}
+	if (!soonest) {
+		event_del(&c->expiry);
+		return;
+	}
+	tv = clock_timeval(soonest - clock_now_ms());
+	if (evtimer_add(&c->expiry, &tv) != 0)
+		log_error("httpclient: could not arm the deadline timer of waiting requests");
 }
 
 static void kick(struct HttpClient *c)
@@ -642,7 +697,7 @@ struct HttpClient *httpclient_new(struct event_base *base, int max_concurrency)
 	if (!c->multi)
 		fatal("httpclient: curl_multi_init failed (out of memory)");
 	if (evtimer_assign(&c->timer, base, timer_event_cb, c) != 0 ||
-	    event_assign(&c->kick, base, -1, 0, kick_cb, c) != 0)
+	    event_assign(&c->kick, base, -1, 0, kick_cb, c) != 0 || evtimer_assign(&c->expiry, base, expiry_cb, c) != 0)
 		fatal("httpclient: could not set up the client's events");
 	multi_set(curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, socket_cb), "CURLMOPT_SOCKETFUNCTION");
 	multi_set(curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c), "CURLMOPT_SOCKETDATA");
@@ -669,7 +724,7 @@ void httpclient_free(struct HttpClient *c)
 		log_error("httpclient: curl_multi_cleanup failed: %s", curl_multi_strerror(mc));
 	while (c->watches)
 		watch_free(c, c->watches);
-	if (event_del(&c->timer) != 0 || event_del(&c->kick) != 0)
+	if (event_del(&c->timer) != 0 || event_del(&c->kick) != 0 || event_del(&c->expiry) != 0)
 		log_error("httpclient: could not remove the client's events");
 	free(c);
 	curl_release();

@@ -40,6 +40,13 @@ struct HttpClientRequest {
 	size_t body_len;
 	const char *const *headers;	/* NULL-terminated "Name: value" list, or NULL; copied */
 	long timeout_ms;		/* the whole transfer; 0: HTTPCLIENT_DEFAULT_TIMEOUT_MS */
+	/*
+	 * A monotonic time (clock_now_ms) by which the answer must be in,
+	 * waiting for a free connection included; 0: none.  A request still
+	 * waiting then fails with HTTPC_ERR_TIMEOUT, a running one gets only
+	 * the time left.
+	 */
+	int64_t deadline_ms;
 	long connect_timeout_ms;	/* 0: the same as timeout_ms */
 	size_t max_response_bytes;	/* 0: HTTPCLIENT_DEFAULT_MAX_RESPONSE */
 	const struct AddrPolicy *policy;	/* NULL: any address; copied */

@@ -6,6 +6,7 @@
 #include "infra/pgpool.h"
 #include "kafka/kafka.h"
 #include "kafka/offsets.h"
+#include "queue/settle.h"
 
 #include <json-c/json.h>
 #include <stdio.h>
@@ -648,34 +649,10 @@ struct SettleCall {
 	int64_t *kids;		/* ids of the Kafka messages in the batch */
 	int nkids;
 	int settle_step;	/* settle_batches' step, -1 when none */
+	struct SettleSql sql;	/* settle_batches and record_handled, as in PostgreSQL mode */
 	const struct QueueMessage *msgs;
 	int n;
 };
-
-/* Arrays for settle_batches, as the PostgreSQL transport builds them. */
-struct RetryArrays {
-	struct KArr handled, lease_ids, fences, fail_ids, fail_leases, fail_delays, fail_errors;
-};
-
-static bool lease_seen(const struct SettleRequest *req, int upto, int64_t lease_id)
-{
-	for (int j = upto - 1; j >= 0; j--) {
-		if (req->msgs[j].lease_id == lease_id)
-			return true;
-	}
-	return false;
-}
-
-static void retry_failure(struct RetryArrays *a, const struct QueueMessage *m, const struct QueueOutcome *o)
-{
-	karr_num(&a->fail_ids, m->id);
-	karr_num(&a->fail_leases, m->lease_id);
-	if (o->result == QUEUE_RETRY)
-		karr_num(&a->fail_delays, o->retry_after_ms);
-	else
-		karr_null(&a->fail_delays);	/* a dead letter */
-	karr_text(&a->fail_errors, o->error ? o->error : "failed");
-}
 
 /* An error text for jsonb: ASCII only, so no invalid UTF-8 can break the transaction. */
 static struct json_object *ascii_string(const char *s)
@@ -707,10 +684,15 @@ static struct json_object *checked(struct json_object *j)
 	return j;
 }
 
+/*
+ * A Kafka message that was not acknowledged goes to the PostgreSQL retry
+ * storage; a postponed one without counting its delivery as an attempt.
+ */
 static void defer_item(struct json_object *arr, const struct QueueMessage *m, const struct QueueOutcome *o)
 {
 	struct json_object *item = json_object_new_object();
 	struct json_object *payload = json_tokener_parse(m->payload);
+	int attempts = o->result == QUEUE_POSTPONE && m->attempts > 0 ? m->attempts - 1 : m->attempts;
 
 	if (!item)
 		fatal("kafka: out of memory");
@@ -718,51 +700,27 @@ static void defer_item(struct json_object *arr, const struct QueueMessage *m, co
 	add_member(item, "event_type", checked(json_object_new_string(m->event_type)));
 	add_member(item, "aggregate_id", checked(json_object_new_string(m->aggregate_id)));
 	add_member(item, "payload", payload ? payload : checked(json_object_new_object()));
-	add_member(item, "attempts", checked(json_object_new_int(m->attempts)));
+	add_member(item, "attempts", checked(json_object_new_int(attempts)));
 	add_member(item, "retry_after_ms",
-		   o->result == QUEUE_RETRY ? checked(json_object_new_int64(o->retry_after_ms)) : NULL);
+		   o->result == QUEUE_DEAD ? NULL : checked(json_object_new_int64(o->retry_after_ms)));
 	add_member(item, "error", ascii_string(o->error));
+	add_member(item, "postponed", checked(json_object_new_boolean(o->result == QUEUE_POSTPONE)));
 	if (json_object_array_add(arr, item) != 0)
 		fatal("kafka: out of memory");
 }
 
-static void collect(const struct SettleRequest *req, struct SettleCall *sc, struct RetryArrays *a,
-		    struct json_object *defer)
+/* The Kafka messages of the batch: their ids, and what goes to the retry storage. */
+static void collect_kafka(const struct SettleRequest *req, struct SettleCall *sc, struct json_object *defer)
 {
 	for (int i = 0; i < req->n; i++) {
 		const struct QueueMessage *m = &req->msgs[i];
-		const struct QueueOutcome *o = &req->outcomes[i];
 
-		if (o->result == QUEUE_DONE && !m->handled)
-			karr_text(&a->handled, m->event_id);
-		if (m->lease_id == 0) {
-			sc->kids[sc->nkids++] = m->id;
-			if (o->result != QUEUE_DONE)
-				defer_item(defer, m, o);
+		if (m->lease_id != 0)
 			continue;
-		}
-		if (!lease_seen(req, i, m->lease_id)) {
-			karr_num(&a->lease_ids, m->lease_id);
-			karr_num(&a->fences, m->fence);
-		}
-		if (o->result != QUEUE_DONE)
-			retry_failure(a, m, o);
+		sc->kids[sc->nkids++] = m->id;
+		if (req->outcomes[i].result != QUEUE_DONE)
+			defer_item(defer, m, &req->outcomes[i]);
 	}
-}
-
-static int count_stale(PGresult *r, const struct SettleCall *sc)
-{
-	int stale = 0;
-
-	for (int i = 0; i < PQntuples(r); i++) {
-		int64_t lease = atoll(PQgetvalue(r, i, 0));
-
-		if (strcmp(PQgetvalue(r, i, 1), "stale") != 0)
-			continue;
-		for (int k = 0; k < sc->n; k++)
-			stale += sc->msgs[k].lease_id == lease;
-	}
-	return stale;
 }
 
 /* The batch's transaction committed: its Kafka messages are done, offsets may move. */
@@ -813,33 +771,28 @@ static void settled(enum PgStatus st, PGresult **results, int nsteps, const char
 	struct KafkaSubscriber *s = sc->s;
 	int stale = 0;
 
-	if (st == PG_OK) {
-		if (sc->settle_step >= 0)
-			stale = count_stale(results[sc->settle_step], sc);
+	if (st == PG_OK && sc->settle_step >= 0)
+		stale = settle_sql_stale(results[sc->settle_step], sc->msgs, sc->n);
+	if (st == PG_OK && stale < 0)
+		err = "settle_batches returned unexpected columns (run chargegatectl migrate)";
+	if (st == PG_OK)
 		kafka_settled(s, sc);
-	} else {
+	else
 		kafka_unsettled(s, sc);
-	}
-	sc->cb(st == PG_OK ? stale : -1, st == PG_OK ? NULL : err, sc->arg);
+	sc->cb(st == PG_OK && stale >= 0 ? stale : -1, st == PG_OK && stale >= 0 ? NULL : err, sc->arg);
+	settle_sql_free(&sc->sql);
 	free(sc->kids);
 	free(sc);
 }
 
-static const char settle_sql[] =
-	"SELECT batch_id, outcome FROM chargegate.settle_batches($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], "
-	"$6::bigint[], $7::int[], $8::text[], $9::int, $10::boolean)";
 static const char defer_sql[] = "SELECT chargegate.defer_messages($1, $2::jsonb, $3::int)";
 
 void ksub_settle(struct KafkaSubscriber *s, const struct SettleRequest *req, transport_count_cb cb, void *arg)
 {
 	struct SettleCall *sc = xcalloc(1, sizeof(*sc));
-	struct RetryArrays a;
 	struct json_object *defer = json_object_new_array();
 	struct PgStep *steps = xcalloc((size_t)req->nsteps + 4, sizeof(*steps));
-	struct KArr *arrs[] = { &a.handled, &a.lease_ids, &a.fences, &a.fail_ids, &a.fail_leases, &a.fail_delays,
-				&a.fail_errors };
-	char *owned[7], maxatt[16];
-	const char *hp[2], *sp[10], *dp[3];
+	const char *dp[3];
 	int k = 0;
 
 	if (!defer)
@@ -851,37 +804,25 @@ void ksub_settle(struct KafkaSubscriber *s, const struct SettleRequest *req, tra
 	sc->msgs = req->msgs;
 	sc->n = req->n;
 	sc->settle_step = -1;
-	for (size_t i = 0; i < 7; i++)
-		karr_init(arrs[i]);
-	collect(req, sc, &a, defer);
-	snprintf(maxatt, sizeof(maxatt), "%d", req->max_attempts);
-	hp[0] = sp[0] = dp[0] = req->subscription;
+	collect_kafka(req, sc, defer);
+	settle_sql_build(&sc->sql, req);
 	/* first: it locks the leased retries, and a lost lease aborts everything (see pg_settle) */
-	if (a.lease_ids.n > 0) {
+	if (sc->sql.leases > 0) {
 		sc->settle_step = k;
-		steps[k++] = (struct PgStep){ settle_sql, 10, sp };
+		steps[k++] = sc->sql.settle;
 	}
-	if (a.handled.n > 0)
-		steps[k++] = (struct PgStep){ "SELECT chargegate.record_handled($1, $2::uuid[])", 2, hp };
+	if (sc->sql.handled_count > 0)
+		steps[k++] = sc->sql.handled;
 	for (int i = 0; i < req->nsteps; i++)
 		steps[k++] = req->steps[i];
+	dp[0] = req->subscription;
+	dp[1] = json_object_to_json_string_ext(defer, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	dp[2] = sc->sql.max_attempts;
 	if (json_object_array_length(defer) > 0)
 		steps[k++] = (struct PgStep){ defer_sql, 3, dp };
 	if (k == 0)
 		steps[k++] = (struct PgStep){ "SELECT 1", 0, NULL };
-	for (size_t i = 0; i < 7; i++)
-		owned[i] = karr_finish(arrs[i]);
-	hp[1] = owned[0];
-	sp[1] = req->owner;
-	for (int i = 1; i <= 6; i++)
-		sp[i + 1] = owned[i];
-	sp[8] = maxatt;
-	sp[9] = req->require_leases ? "true" : "false";
-	dp[1] = json_object_to_json_string_ext(defer, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	dp[2] = maxatt;
 	pgpool_tx(s->k->pool, steps, k, settled, sc);
-	for (size_t i = 0; i < 7; i++)
-		free(owned[i]);
 	json_object_put(defer);
 	free(steps);
 }

@@ -2,11 +2,14 @@
 
 #include "notification/sender.h"
 
+#include "infra/clock.h"
 #include "infra/httpclient.h"
 #include "infra/json.h"
+#include "infra/metrics.h"
 #include "infra/log.h"
 #include "infra/signing.h"
 #include "infra/url.h"
+#include "notification/destinations.h"
 #include "queue/consumer.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
@@ -22,24 +25,32 @@
 #define RESPONSE_MAX (64 * 1024)
 
 struct Sender {
-	struct HttpClient *http;
+	struct HttpClient *http;	/* callbacks only: never shared with authorization calls */
 	const struct SenderSettings *st;
+	struct Destinations *dests;
+	int in_flight;			/* deliveries taken and not finished (sending or waiting for a slot) */
 	struct Consumer *first;		/* AuthorizationDecisionCallback */
 	struct Consumer *retries;	/* CallbackRetryRequested */
+	uint64_t *postponed;
 };
 
 struct SendBatch {
 	struct Sender *s;
 	struct ConsumerBatch *b;
-	struct json_object *items;
+	struct json_object *items;	/* one per attempt made */
 	int outstanding;
 	bool cancelled;		/* shutting down mid-send: give the batch back */
 };
 
+/* One delivery: submitted to its destination, then sent or postponed. */
 struct SendCall {
 	struct SendBatch *sb;
-	struct json_object *item;	/* borrowed from sb->items */
+	int index;			/* in the consumer batch */
+	struct json_object *item;	/* the attempt's record, once made */
 	char *body;
+	char *url;
+	char webhook_id[64];
+	char key[DESTINATION_KEY_SIZE];
 };
 
 int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64_t retry_after_ms, uint32_t random)
@@ -94,8 +105,10 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 	struct json_object *item = call->item;
 	const struct SenderSettings *st = call->sb->s->st;
 	bool success = r->error == HTTPC_OK && r->status >= 200 && r->status <= 299;
+	bool asks_to_wait = r->error == HTTPC_OK && (r->status == 429 || r->status == 503);	/* DESIGN §5 */
 	int attempt = (int)json_object_get_int(json_object_object_get(item, "attempt"));
-	int64_t delay = success || is_final(r) ? -1 : sender_next_delay_ms(st, attempt, r->retry_after_ms, random32());
+	int64_t delay = success || is_final(r) ? -1
+				: sender_next_delay_ms(st, attempt, asks_to_wait ? r->retry_after_ms : -1, random32());
 	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	json_set(item, "success", json_object_new_boolean(success));
@@ -116,19 +129,51 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 		 !success && r->error_text && r->error_text[0] ? ")" : "");
 }
 
+/* What the answer says about the destination's health (for its circuit breaker). */
+static enum DestOutcome dest_outcome(const struct HttpClientResponse *r)
+{
+	if (r->error == HTTPC_ERR_BLOCKED_ADDRESS || r->error == HTTPC_ERR_CANCELLED)
+		return DEST_NOT_SENT;
+	if (r->error != HTTPC_OK || r->status >= 500 || r->status == 429)
+		return DEST_FAILED;
+	return DEST_ANSWERED;
+}
+
+static void call_free(struct SendCall *call)
+{
+	json_object_put(call->item);
+	free(call->body);
+	free(call->url);
+	free(call);
+}
+
+/* The delivery is over (answered, postponed or cancelled): the sender has room again. */
+static void call_end(struct SendCall *call)
+{
+	struct SendBatch *sb = call->sb;
+	struct Sender *s = sb->s;
+
+	call_free(call);
+	s->in_flight--;
+	consumer_wake(s->first);
+	consumer_wake(s->retries);
+	if (--sb->outstanding == 0)
+		batch_finish(sb);
+}
+
 static void answered(const struct HttpClientResponse *r, void *arg)
 {
 	struct SendCall *call = arg;
 	struct SendBatch *sb = call->sb;
 
-	if (r->error == HTTPC_ERR_CANCELLED)
+	if (r->error == HTTPC_ERR_CANCELLED) {
 		sb->cancelled = true;
-	else
+	} else {
 		record_outcome(call, r);
-	free(call->body);
-	free(call);
-	if (--sb->outstanding == 0)
-		batch_finish(sb);
+		json_append(sb->items, json_object_get(call->item));
+	}
+	destinations_done(sb->s->dests, call->key, dest_outcome(r), r->latency_ms);
+	call_end(call);
 }
 
 static void add_header(const char **headers, int *n, char *storage, size_t size, const char *name, const char *value)
@@ -137,9 +182,11 @@ static void add_header(const char **headers, int *n, char *storage, size_t size,
 	headers[(*n)++] = storage;
 }
 
-static void post(struct SendBatch *sb, struct SendCall *call, const char *url, const char *webhook_id)
+static void post(struct SendCall *call)
 {
+	struct SendBatch *sb = call->sb;
 	const struct SenderSettings *st = sb->s->st;
+	const char *url = call->url, *webhook_id = call->webhook_id;
 	char ts[24], idh[80], tsh[48], sigh[SIGNING_HEADER_SIZE + 32], sig[SIGNING_HEADER_SIZE];
 	const char *headers[8];
 	int n = 0;
@@ -160,8 +207,28 @@ static void post(struct SendBatch *sb, struct SendCall *call, const char *url, c
 	req.timeout_ms = (long)st->timeout_ms;
 	req.max_response_bytes = RESPONSE_MAX;
 	req.policy = st->policy;
-	sb->outstanding++;
 	httpclient_post(sb->s->http, &req, answered, call);
+}
+
+/* The destination has a slot for it: send. */
+static void on_start(void *waiter, void *arg)
+{
+	post(waiter);
+}
+
+/* Not now: back to the queue, no attempt made or counted. */
+static void on_postpone(void *waiter, int64_t delay_ms, const char *why, void *arg)
+{
+	struct SendCall *call = waiter;
+	struct Sender *s = arg;
+	char text[DESTINATION_KEY_SIZE + 64];
+
+	snprintf(text, sizeof(text), "%s: %s", why, call->key);
+	consumer_postpone(call->sb->b, call->index, delay_ms, text);
+	(*s->postponed)++;
+	log_debug("callback: request %s postponed %lld ms: %s", json_get_string(call->item, "request_id"),
+		  (long long)delay_ms, text);
+	call_end(call);
 }
 
 /* The callback body of DESIGN §5, from the decision's payload. */
@@ -200,31 +267,35 @@ static struct json_object *item_for(struct json_object *payload, const char *web
 	return item;
 }
 
-static void send_one(struct SendBatch *sb, const struct QueueMessage *m, struct json_object *payload)
+static void send_one(struct SendBatch *sb, int index, const struct QueueMessage *m, struct json_object *payload,
+		     const struct CallbackUrl *dest)
 {
 	bool retry = strcmp(m->event_type, "CallbackRetryRequested") == 0;
 	const char *webhook_id = retry ? json_get_string(payload, "webhook_id") : m->event_id;
 	int attempt = retry ? (int)json_object_get_int(json_object_object_get(payload, "attempt")) : 1;
-	const char *url = json_get_string(payload, "callback_url");
 	struct SendCall *call = calloc(1, sizeof(*call));
 
-	if (!call)
+	if (!call || !(call->url = strdup(json_get_string(payload, "callback_url"))))
 		fatal("out of memory");
 	call->sb = sb;
-	call->item = item_for(payload, webhook_id ? webhook_id : m->event_id, attempt < 1 ? 1 : attempt);
-	json_append(sb->items, call->item);
+	call->index = index;
+	snprintf(call->webhook_id, sizeof(call->webhook_id), "%s", webhook_id ? webhook_id : m->event_id);
+	call->item = item_for(payload, call->webhook_id, attempt < 1 ? 1 : attempt);
 	call->body = callback_body(payload);
-	post(sb, call, url, webhook_id ? webhook_id : m->event_id);
+	destinations_key(dest, call->key, sizeof(call->key));
+	sb->outstanding++;
+	sb->s->in_flight++;
+	destinations_submit(sb->s->dests, call->key, call);
 }
 
-static const char *check_payload(struct json_object *payload)
+static const char *check_payload(struct json_object *payload, struct CallbackUrl *dest)
 {
 	const char *url = json_get_string(payload, "callback_url");
 	char err[160];
 
 	if (!json_get_string(payload, "request_id") || !json_get_string(payload, "status"))
 		return "payload lacks request_id or status";
-	if (!url || !url_check_callback(url, strlen(url), NULL, err, sizeof(err)))
+	if (!url || !url_check_callback(url, strlen(url), dest, err, sizeof(err)))
 		return "payload has no valid callback_url";
 	return NULL;
 }
@@ -243,23 +314,32 @@ static void handle(struct ConsumerBatch *b, void *arg)
 	for (int i = 0; i < consumer_batch_count(b); i++) {
 		const struct QueueMessage *m = consumer_batch_message(b, i);
 		struct json_object *payload = NULL;
+		struct CallbackUrl dest;
 		const char *why;
 
 		if (!json_parse_object(m->payload, strlen(m->payload), &payload, err, sizeof(err))) {
 			consumer_dead(b, i, err);
 			continue;
 		}
-		why = check_payload(payload);
+		why = check_payload(payload, &dest);
 		if (why) {
 			consumer_dead(b, i, why);
 		} else {
-			send_one(sb, m, payload);
-			consumer_done(b, i);
+			consumer_done(b, i);	/* unless the destination postpones it */
+			send_one(sb, i, m, payload, &dest);
 		}
 		json_object_put(payload);
 	}
 	if (--sb->outstanding == 0)
 		batch_finish(sb);
+}
+
+/* Free slots: claims never take more, so what cannot start waits in the database. */
+static int capacity(void *arg)
+{
+	struct Sender *s = arg;
+
+	return s->st->concurrency - s->in_flight;
 }
 
 static struct Consumer *subscribe(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
@@ -269,11 +349,13 @@ static struct Consumer *subscribe(struct event_base *base, struct Transport *t, 
 		.subscription = subscription,
 		.topic = topic,
 		.batch_size = qs->batch_size,
+		/* capacity bounds the work; batches only bound the settles in flight */
 		.max_batches = 8,
 		.lease_ms = qs->lease_ms,
 		.max_attempts = qs->max_attempts,
 		.poll_ms = qs->poll_ms,
 		.handle = handle,
+		.capacity = capacity,
 		.notify = "outbox:callback_delivery_outbox",
 		.arg = s,
 	};
@@ -281,24 +363,68 @@ static struct Consumer *subscribe(struct event_base *base, struct Transport *t, 
 	return consumer_new(base, t, &spec);
 }
 
-struct Sender *sender_new(struct event_base *base, struct Transport *t, struct HttpClient *http,
-			  const struct QueueSettings *qs, const struct SenderSettings *settings)
+static void destination_settings(const struct SenderSettings *st, struct DestinationSettings *out)
+{
+	*out = (struct DestinationSettings){
+		.max_in_flight = st->per_destination,
+		.circuit_failures = st->circuit_failures,
+		.circuit_cooldown_ms = st->circuit_cooldown_ms,
+		.attempt_timeout_ms = st->timeout_ms,
+	};
+}
+
+static double paused_gauge(void *arg)
+{
+	return destinations_paused(((struct Sender *)arg)->dests);
+}
+
+struct Sender *sender_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
+			  const struct SenderSettings *settings)
 {
 	struct Sender *s = calloc(1, sizeof(*s));
+	struct DestinationSettings ds;
 
 	if (!s)
 		fatal("out of memory");
-	s->http = http;
 	s->st = settings;
+	s->http = httpclient_new(base, settings->concurrency);
+	destination_settings(settings, &ds);
+	s->dests = destinations_new(&ds, clock_now_ms, on_start, on_postpone, s);
+	s->postponed = metrics_counter("chargegate_callback_postponed_total", NULL,
+				       "Callbacks sent back to the queue unattempted: their destination was saturated "
+				       "or paused.");
+	metrics_gauge("chargegate_callback_destinations_paused", NULL,
+		      "Callback destinations paused by their circuit breaker (open, or probing).", paused_gauge, s);
 	s->first = subscribe(base, t, qs, s, "notification", "authorization_decision_callback");
 	s->retries = subscribe(base, t, qs, s, "notification_retry", "callback_retry");
 	return s;
+}
+
+void sender_reconfigure(struct Sender *s)
+{
+	struct DestinationSettings ds;
+
+	if (!s)
+		return;
+	destination_settings(s->st, &ds);
+	destinations_configure(s->dests, &ds);
+}
+
+void sender_cancel(struct Sender *s)
+{
+	if (!s)
+		return;
+	httpclient_free(s->http);
+	s->http = NULL;
+	destinations_free(s->dests);
+	s->dests = NULL;
 }
 
 void sender_free(struct Sender *s)
 {
 	if (!s)
 		return;
+	sender_cancel(s);
 	consumer_free(s->first);
 	consumer_free(s->retries);
 	free(s);

@@ -6,6 +6,13 @@
  * answer read.  Each attempt is recorded, and its outcome published as
  * CallbackDeliverySucceeded or CallbackFailed (with the next attempt's time,
  * or final) in the same transaction as the acknowledgement.
+ *
+ * Isolation (DESIGN §5): the sender has its own HTTP client and capacity
+ * (callback.concurrency), never shared with authorization calls, claims
+ * only what it can start, and schedules each callback per destination
+ * (destinations.h): a saturated or paused destination's deliveries are
+ * postponed to the queue -- no attempt is made or counted -- and never
+ * hold up the others.
  */
 #ifndef CHARGEGATE_NOTIFICATION_SENDER_H
 #define CHARGEGATE_NOTIFICATION_SENDER_H
@@ -21,6 +28,10 @@ struct QueueSettings;
 struct Sender;
 
 struct SenderSettings {
+	int concurrency;		/* callback.concurrency: deliveries in flight at once */
+	int per_destination;		/* callback.per_destination_concurrency */
+	int circuit_failures;		/* callback.circuit_failures */
+	int64_t circuit_cooldown_ms;	/* callback.circuit_cooldown */
 	int64_t timeout_ms;
 	const int64_t *schedule_ms;	/* delays before attempts 2, 3, ... */
 	int schedule_len;
@@ -31,12 +42,22 @@ struct SenderSettings {
 };
 
 /* settings (and what it points to) must outlive the sender. */
-struct Sender *sender_new(struct event_base *base, struct Transport *t, struct HttpClient *http,
-			  const struct QueueSettings *qs, const struct SenderSettings *settings);
+struct Sender *sender_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
+			  const struct SenderSettings *settings);
+/* The settings changed (a reload); concurrency needs a restart. */
+void sender_reconfigure(struct Sender *s);
+/*
+ * Shutdown, before the database pool goes: deliveries in flight are
+ * cancelled and those waiting for a slot given back to the queue.
+ */
+void sender_cancel(struct Sender *s);
 void sender_free(struct Sender *s);
 int sender_busy(const struct Sender *s);
 
-/* Exposed for unit tests: the delay before attempt `attempt + 1`, or -1 when none follows. */
+/*
+ * Exposed for unit tests: the delay before attempt `attempt + 1`, or -1 when
+ * none follows; retry_after_ms (-1: none) is the Retry-After of a 429 or 503.
+ */
 int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64_t retry_after_ms, uint32_t random);
 
 #endif

@@ -36,9 +36,10 @@ struct Consumer {
 	bool again;
 	bool failing;
 	int batches;		/* claimed, not settled */
+	int limit;		/* of the claim in flight */
 	struct event run_ev;
 	struct event timer;
-	uint64_t *handled, *retried, *dead, *duplicates, *stale;
+	uint64_t *handled, *retried, *dead, *duplicates, *stale, *postponed;
 };
 
 struct ConsumerBatch {
@@ -58,7 +59,7 @@ struct ConsumerBatch {
 	bool lease_lost;	/* logged once */
 };
 
-static void consumer_claim(struct Consumer *c);
+static void consumer_claim(struct Consumer *c, int limit);
 
 /* Set by consumer_stop_all(): the daemon is draining. */
 static bool stopping;
@@ -232,6 +233,9 @@ static void count_outcomes(struct ConsumerBatch *b)
 		case QUEUE_RETRY:
 			(*c->retried)++;
 			break;
+		case QUEUE_POSTPONE:
+			(*c->postponed)++;
+			break;
 		case QUEUE_DEAD:
 			(*c->dead)++;
 			log_warning("consumer %s: event %s (%s) is a dead letter after %d attempts: %s",
@@ -357,6 +361,11 @@ void consumer_dead(struct ConsumerBatch *b, int i, const char *error)
 	set_outcome(b, i, QUEUE_DEAD, 0, error);
 }
 
+void consumer_postpone(struct ConsumerBatch *b, int i, int64_t delay_ms, const char *why)
+{
+	set_outcome(b, i, QUEUE_POSTPONE, delay_ms > 0 ? delay_ms : 0, why);
+}
+
 void consumer_add_step(struct ConsumerBatch *b, const char *sql, int nparams, const char *const *values)
 {
 	struct PgStep *s;
@@ -410,7 +419,7 @@ static void claim_done(struct QueueMessage *msgs, int n, const char *err, void *
 	}
 	b = batch_new(c, msgs, n);
 	c->batches++;
-	if (n == c->spec.batch_size || c->again) {
+	if (n >= c->limit || c->again) {
 		c->again = false;
 		event_active(&c->run_ev, EV_TIMEOUT, 0);	/* more may be waiting */
 	}
@@ -420,10 +429,22 @@ static void claim_done(struct QueueMessage *msgs, int n, const char *err, void *
 		c->spec.handle(b, c->spec.arg);
 }
 
-static void consumer_claim(struct Consumer *c)
+static void consumer_claim(struct Consumer *c, int limit)
 {
 	c->claiming = true;
-	c->t->ops->claim(c->t, c->subscription, c->owner, c->spec.batch_size, c->spec.lease_ms, claim_done, c);
+	c->limit = limit;
+	c->t->ops->claim(c->t, c->subscription, c->owner, limit, c->spec.lease_ms, claim_done, c);
+}
+
+/* What to claim now: a batch, or what the handler has room for. */
+static int claim_limit(const struct Consumer *c)
+{
+	int room;
+
+	if (!c->spec.capacity)
+		return c->spec.batch_size;
+	room = c->spec.capacity(c->spec.arg);
+	return room < c->spec.batch_size ? room : c->spec.batch_size;
 }
 
 static void subscribe_done(int count, const char *err, void *arg)
@@ -442,6 +463,7 @@ static void subscribe_done(int count, const char *err, void *arg)
 static void run_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct Consumer *c = arg;
+	int limit;
 
 	if (stopping)
 		return;
@@ -454,7 +476,10 @@ static void run_cb(evutil_socket_t fd, short what, void *arg)
 		c->t->ops->subscribe(c->t, c->subscription, c->topic, subscribe_done, c);
 		return;
 	}
-	consumer_claim(c);
+	limit = claim_limit(c);
+	if (limit <= 0)
+		return;	/* the handler is full: consumer_wake() when it has room */
+	consumer_claim(c, limit);
 }
 
 static void wake(void *arg)
@@ -492,6 +517,9 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	c->dead = metrics_counter("chargegate_consumer_dead_letters_total", labels, "Messages that became dead letters.");
 	c->stale = metrics_counter("chargegate_consumer_stale_acks_total", labels,
 				   "Acknowledgements refused because the lease had expired.");
+	c->postponed = metrics_counter("chargegate_consumer_postponed_total", labels,
+				       "Messages sent back to the queue unhandled, without counting as an attempt "
+				       "(e.g. their callback destination was saturated or paused).");
 	snprintf(channel, sizeof(channel), "topic:%s", c->topic);
 	t->ops->watch(t, channel, wake, c);
 	arm_poll(c);
@@ -511,4 +539,10 @@ void consumer_free(struct Consumer *c)
 int consumer_busy(const struct Consumer *c)
 {
 	return c ? c->batches + (c->claiming ? 1 : 0) : 0;
+}
+
+void consumer_wake(struct Consumer *c)
+{
+	if (c)
+		event_active(&c->run_ev, EV_TIMEOUT, 0);
 }

@@ -28,6 +28,13 @@ struct ConsumerSpec {
 	int64_t poll_ms;
 	consumer_handler handle;
 	void *arg;
+	/*
+	 * How many more messages the handler can take now (its free slots), or
+	 * NULL for batch_size: claims never take more, so work the handler
+	 * cannot start waits in the database, not in memory.  When it frees
+	 * capacity the handler calls consumer_wake().
+	 */
+	int (*capacity)(void *arg);
 	/* Channel to notify after a batch settled (the outbox the handler writes), or NULL. */
 	const char *notify;
 };
@@ -40,6 +47,9 @@ void consumer_stop_all(void);
 /* Batches claimed and not yet settled: for draining. */
 int consumer_busy(const struct Consumer *c);
 
+/* Claim again soon: the handler has capacity again. */
+void consumer_wake(struct Consumer *c);
+
 /* For handlers: the messages to handle (duplicates are already filtered out). */
 int consumer_batch_count(const struct ConsumerBatch *b);
 const struct QueueMessage *consumer_batch_message(const struct ConsumerBatch *b, int i);
@@ -50,6 +60,8 @@ void consumer_done(struct ConsumerBatch *b, int i);
 /* delay_ms < 0: the default exponential backoff with jitter */
 void consumer_retry(struct ConsumerBatch *b, int i, int64_t delay_ms, const char *error);
 void consumer_dead(struct ConsumerBatch *b, int i, const char *error);
+/* Not now, and not a failure: back to the queue after delay_ms (see QUEUE_POSTPONE). */
+void consumer_postpone(struct ConsumerBatch *b, int i, int64_t delay_ms, const char *why);
 /* A statement of the handler's own, committed with the batch (values copied). */
 void consumer_add_step(struct ConsumerBatch *b, const char *sql, int nparams, const char *const *values);
 void consumer_batch_finish(struct ConsumerBatch *b);

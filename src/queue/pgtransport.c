@@ -3,7 +3,9 @@
 #include "queue/pgtransport.h"
 
 #include "infra/log.h"
+#include "infra/pgarray.h"
 #include "infra/pgpool.h"
+#include "queue/settle.h"
 #include "queue/transport.h"
 
 #include <event2/buffer.h>
@@ -217,138 +219,24 @@ static void pg_claim(struct Transport *tr, const char *subscription, const char 
 
 /* --- settle ------------------------------------------------------------------ */
 
-/* Array literals for the settle statements. */
-struct SettleArrays {
-	struct evbuffer *handled;	/* event ids newly handled */
-	struct evbuffer *lease_ids, *fences;
-	struct evbuffer *fail_ids, *fail_leases, *fail_delays, *fail_errors;
-	int nhandled, nleases, nfail;
-};
-
-static void arr_sep(struct evbuffer *b, int count)
-{
-	evbuffer_add(b, count ? "," : "{", 1);
-}
-
-static void arr_text(struct evbuffer *b, int count, const char *s)
-{
-	arr_sep(b, count);
-	evbuffer_add(b, "\"", 1);
-	for (const char *p = s ? s : ""; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			evbuffer_add(b, "\\", 1);
-		evbuffer_add(b, p, 1);
-	}
-	evbuffer_add(b, "\"", 1);
-}
-
-static void arr_num(struct evbuffer *b, int count, long long v)
-{
-	arr_sep(b, count);
-	evbuffer_add_printf(b, "%lld", v);
-}
-
-static char *arr_close(struct evbuffer *b, int count)
-{
-	size_t len;
-	char *s;
-
-	if (count == 0)
-		evbuffer_add(b, "{", 1);
-	evbuffer_add(b, "}", 1);
-	len = evbuffer_get_length(b);
-	s = malloc(len + 1);
-	if (!s)
-		fatal("out of memory");
-	evbuffer_remove(b, s, len);
-	s[len] = '\0';
-	evbuffer_free(b);
-	return s;
-}
-
-/* Messages arrive grouped by lease; each lease is listed once. */
-static bool lease_seen(const struct SettleRequest *req, int upto, int64_t lease_id)
-{
-	for (int j = upto - 1; j >= 0; j--) {
-		if (req->msgs[j].lease_id == lease_id)
-			return true;
-	}
-	return false;
-}
-
-static void settle_collect(const struct SettleRequest *req, struct SettleArrays *a)
-{
-	for (int i = 0; i < req->n; i++) {
-		const struct QueueMessage *m = &req->msgs[i];
-		const struct QueueOutcome *o = &req->outcomes[i];
-
-		if (!lease_seen(req, i, m->lease_id)) {
-			arr_num(a->lease_ids, a->nleases, m->lease_id);
-			arr_num(a->fences, a->nleases++, m->fence);
-		}
-		if (o->result == QUEUE_DONE) {
-			if (!m->handled)
-				arr_text(a->handled, a->nhandled++, m->event_id);
-			continue;
-		}
-		arr_num(a->fail_ids, a->nfail, m->id);
-		arr_num(a->fail_leases, a->nfail, m->lease_id);
-		arr_sep(a->fail_delays, a->nfail);
-		if (o->result == QUEUE_RETRY)
-			evbuffer_add_printf(a->fail_delays, "%lld", (long long)o->retry_after_ms);
-		else
-			evbuffer_add(a->fail_delays, "NULL", 4);
-		arr_text(a->fail_errors, a->nfail++, o->error ? o->error : "failed");
-	}
-}
-
 struct SettleCall {
 	struct Call call;
-	int settle_step;
+	struct SettleSql sql;
 	const struct QueueMessage *msgs;	/* the caller's, alive until the callback */
 	int n;
-	char *owned[8];
 };
-
-/* Messages of the leases that were refused as stale. */
-static int count_stale(PGresult *r, const struct SettleCall *sc)
-{
-	int stale = 0;
-
-	for (int i = 0; i < PQntuples(r); i++) {
-		int64_t lease = atoll(PQgetvalue(r, i, 0));
-
-		if (strcmp(PQgetvalue(r, i, 1), "stale") != 0)
-			continue;
-		for (int k = 0; k < sc->n; k++)
-			stale += sc->msgs[k].lease_id == lease;
-	}
-	return stale;
-}
 
 static void settle_done(enum PgStatus st, PGresult **results, int nsteps, const char *err, void *arg)
 {
 	struct SettleCall *sc = arg;
+	int stale = st == PG_OK ? settle_sql_stale(results[0], sc->msgs, sc->n) : -1;
 
-	sc->call.count_cb(st == PG_OK ? count_stale(results[sc->settle_step], sc) : -1,
-			  st == PG_OK ? NULL : err, sc->call.arg);
-	for (size_t i = 0; i < sizeof(sc->owned) / sizeof(sc->owned[0]); i++)
-		free(sc->owned[i]);
+	if (st == PG_OK && stale < 0)
+		err = "settle_batches returned unexpected columns (run chargegatectl migrate)";
+	sc->call.count_cb(stale, stale < 0 ? err : NULL, sc->call.arg);
+	settle_sql_free(&sc->sql);
 	free(sc);
 }
-
-static struct evbuffer *buf_new(void)
-{
-	struct evbuffer *b = evbuffer_new();
-
-	if (!b)
-		fatal("out of memory");
-	return b;
-}
-
-static const char settle_sql[] =
-	"SELECT batch_id, outcome FROM chargegate.settle_batches($1, $2, $3::bigint[], $4::bigint[], $5::bigint[], "
-	"$6::bigint[], $7::int[], $8::text[], $9::int, $10::boolean)";
 
 /*
  * One transaction: the settlement first (it locks the batches; with
@@ -360,10 +248,7 @@ static void pg_settle(struct Transport *tr, const struct SettleRequest *req, tra
 {
 	struct PgTransport *t = tr->impl;
 	struct SettleCall *sc = calloc(1, sizeof(*sc));
-	struct SettleArrays a = { buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), buf_new(), 0, 0, 0 };
 	struct PgStep *steps = calloc((size_t)req->nsteps + 2, sizeof(*steps));
-	const char *hp[2], *sp[10];
-	char maxatt[16];
 	int k = 0;
 
 	if (!sc || !steps)
@@ -373,28 +258,10 @@ static void pg_settle(struct Transport *tr, const struct SettleRequest *req, tra
 	sc->call.arg = arg;
 	sc->msgs = req->msgs;
 	sc->n = req->n;
-	settle_collect(req, &a);
-	sc->owned[0] = arr_close(a.handled, a.nhandled);
-	sc->owned[1] = arr_close(a.lease_ids, a.nleases);
-	sc->owned[2] = arr_close(a.fences, a.nleases);
-	sc->owned[3] = arr_close(a.fail_ids, a.nfail);
-	sc->owned[4] = arr_close(a.fail_leases, a.nfail);
-	sc->owned[5] = arr_close(a.fail_delays, a.nfail);
-	sc->owned[6] = arr_close(a.fail_errors, a.nfail);
-	snprintf(maxatt, sizeof(maxatt), "%d", req->max_attempts);
-	sp[0] = req->subscription;
-	sp[1] = req->owner;
-	for (int i = 1; i <= 6; i++)
-		sp[i + 1] = sc->owned[i];
-	sp[8] = maxatt;
-	sp[9] = req->require_leases ? "true" : "false";
-	sc->settle_step = k;
-	steps[k++] = (struct PgStep){ settle_sql, 10, sp };
-	if (a.nhandled) {
-		hp[0] = req->subscription;
-		hp[1] = sc->owned[0];
-		steps[k++] = (struct PgStep){ "SELECT chargegate.record_handled($1, $2::uuid[])", 2, hp };
-	}
+	settle_sql_build(&sc->sql, req);
+	steps[k++] = sc->sql.settle;
+	if (sc->sql.handled_count > 0)
+		steps[k++] = sc->sql.handled;
 	for (int i = 0; i < req->nsteps; i++)
 		steps[k++] = req->steps[i];
 	pgpool_tx(t->pool, steps, k, settle_done, sc);
@@ -407,20 +274,21 @@ static void pg_extend(struct Transport *tr, const char *subscription, const char
 		      const struct QueueMessage *msgs, int n, int64_t lease_ms, transport_count_cb cb, void *arg)
 {
 	struct PgTransport *t = tr->impl;
-	struct SettleRequest req = { .n = n, .msgs = msgs };
-	struct evbuffer *ids = buf_new(), *fences = buf_new();
+	struct PgArray ids = PGARRAY_INIT, fences = PGARRAY_INIT;
 	char *idtext, *fencetext, lease[32];
 	const char *params[5];
-	int nleases = 0;
+	int64_t last = 0;
 
+	/* messages arrive grouped by lease: each lease once */
 	for (int i = 0; i < n; i++) {
-		if (msgs[i].lease_id <= 0 || lease_seen(&req, i, msgs[i].lease_id))
+		if (msgs[i].lease_id <= 0 || msgs[i].lease_id == last)
 			continue;
-		arr_num(ids, nleases, msgs[i].lease_id);
-		arr_num(fences, nleases++, msgs[i].fence);
+		last = msgs[i].lease_id;
+		pgarray_int(&ids, msgs[i].lease_id);
+		pgarray_int(&fences, msgs[i].fence);
 	}
-	idtext = arr_close(ids, nleases);
-	fencetext = arr_close(fences, nleases);
+	idtext = pgarray_finish(&ids);
+	fencetext = pgarray_finish(&fences);
 	snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
 	params[0] = subscription;
 	params[1] = owner;

@@ -24,13 +24,18 @@ struct QueueMessage {
 	char *payload;		/* JSON text */
 };
 
-enum QueueResult { QUEUE_PENDING = 0, QUEUE_DONE, QUEUE_RETRY, QUEUE_DEAD };
+/*
+ * QUEUE_POSTPONE: not handled now, and not a failure either (e.g. its
+ * destination is saturated or paused): back to the queue after a delay,
+ * without counting as an attempt, never a dead letter.
+ */
+enum QueueResult { QUEUE_PENDING = 0, QUEUE_DONE, QUEUE_RETRY, QUEUE_DEAD, QUEUE_POSTPONE };
 
 /* The outcome of one message, filled in by its handler. */
 struct QueueOutcome {
 	enum QueueResult result;
-	int64_t retry_after_ms;	/* QUEUE_RETRY */
-	char *error;		/* QUEUE_RETRY, QUEUE_DEAD */
+	int64_t retry_after_ms;	/* QUEUE_RETRY, QUEUE_POSTPONE */
+	char *error;		/* QUEUE_RETRY, QUEUE_DEAD, QUEUE_POSTPONE (why) */
 };
 
 /*

@@ -11,6 +11,8 @@
 #   demo_receiver_start [OPTION…]  chargegate-demo-receiver on a free port; sets
 #                                  DEMO_RECEIVER (http://127.0.0.1:PORT),
 #                                  DEMO_RECEIVER_PORT, DEMO_RECEIVER_PID
+#   demo_tarpit_start              tests/lib/tarpit.pl on a free port: accepts
+#                                  and never answers; sets DEMO_TARPIT
 #   demo_node_receiver_start       tests/webhooks/receiver.js (raw bodies and
 #                                  all headers); sets NODE_RECEIVER, NODE_RECEIVER_PID
 #   demo_stop PID                  SIGTERM one of them and wait
@@ -48,6 +50,7 @@ DEMO_RECEIVER_PID=
 DEMO_RECEIVER_OUT=
 NODE_RECEIVER=
 NODE_RECEIVER_PID=
+DEMO_TARPIT=
 DEMO_RID=
 DEMO_STATION=123e4567-e89b-12d3-a456-426614174000
 
@@ -136,6 +139,13 @@ demo_receiver_start() {
 	DEMO_RECEIVER_PID=$_pid
 	DEMO_RECEIVER_PORT=$_port
 	DEMO_RECEIVER=http://127.0.0.1:$_port
+}
+
+demo_tarpit_start() {
+	DEMO_N=$((DEMO_N + 1))
+	_out=$TL_DIR/tarpit.$DEMO_N.out _err=$TL_DIR/tarpit.$DEMO_N.err
+	demo__start "the tarpit" port perl "$top_srcdir/tests/lib/tarpit.pl" @PORT@
+	DEMO_TARPIT=http://127.0.0.1:$_port
 }
 
 # demo_node_receiver_start: tests/webhooks/receiver.js, which keeps every

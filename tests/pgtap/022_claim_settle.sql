@@ -7,7 +7,7 @@
 -- dead letters; handled event ids are recorded once.
 -- (Concurrent claimers: 023_queue_sessions.sql.)
 BEGIN;
-SELECT plan(67);
+SELECT plan(73);
 
 -- A clean slate (rolled back at the end)
 DELETE FROM chargegate.subscription_batch;
@@ -81,13 +81,13 @@ CREATE TEMPORARY TABLE got (step text, batch_id bigint, fence bigint, attempts i
                             published_at timestamptz, handled boolean);
 
 -- ---------------------------------------------------------------------------
--- claim: the limit counts messages, at least one batch is always returned
+-- claim: the limit counts messages; whole batches up to it
 -- ---------------------------------------------------------------------------
-INSERT INTO got SELECT 'w1', * FROM chargegate.claim_messages('cs', 'w1', 1, 30000);
+INSERT INTO got SELECT 'w1', * FROM chargegate.claim_messages('cs', 'w1', 4, 30000);
 SELECT results_eq(
     $$SELECT batch_id, fence, attempts, message_id, handled FROM got WHERE step = 'w1' ORDER BY message_id$$,
     $$SELECT pg_temp.b('b1'), 1::bigint, 1, u, false FROM unnest(pg_temp.ids(pg_temp.b('b1'))) AS u ORDER BY u$$,
-    'a limit of 1 still leases the first due batch whole: 3 messages, fence 1, attempt 1');
+    'a limit of 4 leases the first due batch whole (3 messages; the next, of 2, would not fit): fence 1, attempt 1');
 SELECT results_eq(
     $$SELECT g.event_id, g.event_type, g.aggregate_id, g.payload, g.published_at FROM got g
        WHERE g.step = 'w1' ORDER BY g.message_id$$,
@@ -319,6 +319,36 @@ SELECT results_eq(
     'the message that succeeded is gone');
 
 -- ---------------------------------------------------------------------------
+-- A batch larger than the limit is cut; postponed messages are not attempts
+-- ---------------------------------------------------------------------------
+SELECT chargegate.ensure_subscription('cut', 'charging_session_request');
+INSERT INTO b VALUES ('big', pg_temp.batch('cut', 5, '-1 s'));
+SELECT pg_temp.remember();
+UPDATE chargegate.subscription_batch SET created_at = now() - interval '1 min' WHERE id = pg_temp.b('big');
+SELECT results_eq($$SELECT batch_id, message_id FROM chargegate.claim_messages('cut', 'w9', 2, 30000)$$,
+                  $$SELECT pg_temp.b('big'), u FROM unnest((pg_temp.ids(pg_temp.b('big')))[1:2]) AS u$$,
+                  'a limit of 2 on a batch of 5 leases its first 2 messages, not the whole batch');
+SELECT results_eq($$SELECT message_ids, state, lease_owner FROM chargegate.subscription_batch WHERE id = pg_temp.b('big')$$,
+                  $$VALUES ((pg_temp.ids(pg_temp.b('big')))[1:2], 'leased'::text, 'w9'::text)$$,
+                  'the leased batch holds only those 2');
+SELECT results_eq($$SELECT message_ids, oldest_message_id, state, available_at, attempts, fence, created_at
+                      FROM chargegate.subscription_batch WHERE subscription = 'cut' AND id <> pg_temp.b('big')$$,
+                  $$VALUES ((pg_temp.ids(pg_temp.b('big')))[3:5], (pg_temp.ids(pg_temp.b('big')))[3], 'ready'::text,
+                            now(), 0, 0::bigint, now() - interval '1 min')$$,
+                  'the other 3 are a ready batch of their own, due now, with the same attempts and age');
+SELECT is((SELECT count(*) FROM chargegate.claim_messages('cut', 'w9', 10, 30000)), 3::bigint,
+          'the next claim gets them');
+SELECT results_eq(
+    $$SELECT * FROM chargegate.settle_batches('cut', 'w9', ARRAY[pg_temp.b('big')], '{1}',
+                                              ARRAY[(pg_temp.ids(pg_temp.b('big')))[2]], ARRAY[pg_temp.b('big')],
+                                              '{5000}', '{destination saturated}', 1, true, '{true}')$$,
+    $$VALUES (pg_temp.b('big'), 'settled'::text)$$, 'a settle postpones one of the two messages');
+SELECT results_eq($$SELECT state, attempts, available_at, last_error FROM chargegate.subscription_batch
+                     WHERE subscription = 'cut' AND message_ids = ARRAY[(pg_temp.ids(pg_temp.b('big')))[2]]$$,
+                  $$VALUES ('ready'::text, 0, now() + interval '5 s', 'destination saturated'::text)$$,
+                  'postponed: ready after the delay, the claim not counted, never dead (even at max_attempts 1)');
+
+-- ---------------------------------------------------------------------------
 -- record_handled
 -- ---------------------------------------------------------------------------
 SELECT is(chargegate.record_handled('cs', ARRAY['00000000-0000-4000-8000-0000000022a1',
@@ -349,9 +379,9 @@ SELECT has_function('chargegate', 'claim_messages', ARRAY['text', 'text', 'integ
                     'claim_messages(text, text, integer, integer) exists');
 SELECT has_function('chargegate', 'settle_batches',
                     ARRAY['text', 'text', 'bigint[]', 'bigint[]', 'bigint[]', 'bigint[]', 'integer[]', 'text[]',
-                          'integer', 'boolean'],
+                          'integer', 'boolean', 'boolean[]'],
                     'settle_batches(text, text, bigint[], bigint[], bigint[], bigint[], integer[], text[], integer, '
-                    'boolean) exists');
+                    'boolean, boolean[]) exists');
 SELECT has_function('chargegate', 'extend_leases', ARRAY['text', 'text', 'bigint[]', 'bigint[]', 'integer'],
                     'extend_leases(text, text, bigint[], bigint[], integer) exists');
 SELECT has_function('chargegate', 'record_handled', ARRAY['text', 'uuid[]'], 'record_handled(text, uuid[]) exists');

@@ -168,7 +168,7 @@ CREATE TEMPORARY TABLE victim AS
 SELECT batch_id, fence FROM claimed WHERE who = 'a1' ORDER BY batch_id LIMIT 1;
 SELECT dblink_exec('c', format('UPDATE chargegate.subscription_batch SET available_at = now() - interval ''1 ms'' '
                                'WHERE id = %s', (SELECT batch_id FROM victim)));
-SELECT is(pg_temp.take('b', 'b4', 'tq_s1', 1, 30000), (SELECT count(*) FROM claimed WHERE batch_id = (SELECT batch_id FROM victim)
+SELECT is(pg_temp.take('b', 'b4', 'tq_s1', 3, 30000), (SELECT count(*) FROM claimed WHERE batch_id = (SELECT batch_id FROM victim)
                                                                                       AND who = 'a1'),
           'after a''s lease expired, b takes the batch over');
 SELECT is((SELECT DISTINCT fence FROM claimed WHERE who = 'b4'), (SELECT fence + 1 FROM victim),
