@@ -11,12 +11,15 @@
 -- batch.  Each claim increments attempts and the fencing counter; the caller
 -- settles with (batch_id, fence).  Returns one row per message, in
 -- publication order; handled is true for an event this subscription already
--- handled (a duplicate delivery), which the consumer acknowledges unhandled.
+-- handled (a duplicate delivery), which the consumer acknowledges unhandled;
+-- age_ms is how long ago the message was published, by the database's
+-- clock (a consumer's own clock may be off).
 DROP FUNCTION IF EXISTS chargegate.claim_messages(text, text, integer, integer);
 CREATE OR REPLACE FUNCTION chargegate.claim_messages(
     p_subscription text, p_owner text, p_limit integer, p_lease_ms integer)
 RETURNS TABLE (batch_id bigint, fence bigint, attempts integer, message_id bigint, event_id uuid,
-               event_type text, aggregate_id uuid, payload jsonb, published_at timestamptz, handled boolean)
+               event_type text, aggregate_id uuid, payload jsonb, published_at timestamptz, handled boolean,
+               age_ms bigint)
 LANGUAGE plpgsql
 VOLATILE
 SET search_path = pg_catalog, pg_temp
@@ -76,7 +79,8 @@ BEGIN
            CASE WHEN l.attempts > 1
                 THEN EXISTS (SELECT 1 FROM chargegate.handled_event h
                               WHERE h.subscription = $1 AND h.event_id = m.event_id)
-                ELSE false END
+                ELSE false END,
+           greatest(floor(extract(epoch FROM now() - m.published_at) * 1000), 0)::bigint
       FROM leased l
       CROSS JOIN LATERAL unnest(l.message_ids) AS u(message_id)
       JOIN chargegate.topic_message m ON m.id = u.message_id

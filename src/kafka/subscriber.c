@@ -6,6 +6,7 @@
 #include "infra/pgpool.h"
 #include "kafka/kafka.h"
 #include "kafka/offsets.h"
+#include "queue/claimrows.h"
 #include "queue/settle.h"
 
 #include <json-c/json.h>
@@ -446,11 +447,6 @@ static struct KClaim *claim_find(struct KafkaSubscriber *s, uint64_t seq)
 	return NULL;
 }
 
-static void copy_text(char *dst, size_t size, PGresult *res, int row, int col)
-{
-	snprintf(dst, size, "%s", PQgetvalue(res, row, col));
-}
-
 static char *xstrdup(const char *s)
 {
 	char *p = strdup(s);
@@ -461,21 +457,6 @@ static char *xstrdup(const char *s)
 }
 
 /* Due retries from PostgreSQL, as claim_messages returns them. */
-static void fill_retries(struct QueueMessage *msgs, PGresult *res)
-{
-	for (int i = 0; i < PQntuples(res); i++) {
-		msgs[i].lease_id = atoll(PQgetvalue(res, i, 0));
-		msgs[i].fence = atoll(PQgetvalue(res, i, 1));
-		msgs[i].attempts = atoi(PQgetvalue(res, i, 2));
-		msgs[i].id = atoll(PQgetvalue(res, i, 3));
-		copy_text(msgs[i].event_id, sizeof(msgs[i].event_id), res, i, 4);
-		copy_text(msgs[i].event_type, sizeof(msgs[i].event_type), res, i, 5);
-		copy_text(msgs[i].aggregate_id, sizeof(msgs[i].aggregate_id), res, i, 6);
-		msgs[i].payload = xstrdup(PQgetvalue(res, i, 7));
-		msgs[i].handled = PQgetvalue(res, i, 9)[0] == 't';
-	}
-}
-
 static bool in_result(PGresult *res, const char *event_id)
 {
 	for (int i = 0; res && i < PQntuples(res); i++) {
@@ -589,6 +570,7 @@ static void claimed(enum PgStatus st, PGresult **results, int nsteps, const char
 	transport_claim_cb cb = c->cb;
 	void *cb_arg = c->arg;
 	struct QueueMessage *msgs;
+	char why[256];
 	int nretries, n;
 
 	if (st != PG_OK) {
@@ -599,7 +581,12 @@ static void claimed(enum PgStatus st, PGresult **results, int nsteps, const char
 	nretries = PQntuples(results[0]);
 	n = nretries + c->n;
 	msgs = xcalloc((size_t)n, sizeof(*msgs));
-	fill_retries(msgs, results[0]);
+	if (!claimrows_decode(results[0], msgs, why, sizeof(why))) {
+		transport_free_messages(msgs, nretries);
+		claim_give_back(c, false);
+		cb(NULL, -1, why, cb_arg);
+		return;
+	}
 	fill_kafka(msgs + nretries, c, c->n > 0 ? results[1] : NULL);
 	mark_copies(msgs, n);
 	mark_in_flight(s, c, msgs, n);

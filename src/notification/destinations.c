@@ -45,6 +45,7 @@ struct Dest {
 	struct Waiter *head, *tail;
 	int waiting;
 	int failures;			/* consecutive */
+	char last_error[24];		/* class of the last failure */
 	enum Circuit circuit;
 	int64_t open_until;		/* CIRCUIT_OPEN */
 	int64_t latency_ms;		/* running estimate; -1: none yet */
@@ -223,7 +224,7 @@ static void *dequeue(struct Destinations *d, struct Dest *x)
 	return w;
 }
 
-static void postpone_waiters(struct Destinations *d, struct Dest *x, int64_t delay, const char *why)
+static void postpone_waiters(struct Destinations *d, struct Dest *x, int64_t delay, enum DestWait why)
 {
 	void *w;
 
@@ -245,7 +246,7 @@ static void open_circuit(struct Destinations *d, struct Dest *x)
 	log_warning("callback destination %s: paused for %s after %d consecutive failures (circuit open); its "
 		    "deliveries are postponed, then one probe decides",
 		    x->key, cooldown, x->failures);
-	postpone_waiters(d, x, paused_delay(d, x), "destination paused (circuit open)");
+	postpone_waiters(d, x, paused_delay(d, x), DEST_PAUSED);
 }
 
 static void close_circuit(struct Destinations *d, struct Dest *x)
@@ -297,7 +298,7 @@ void destinations_submit(struct Destinations *d, const char *key, void *waiter)
 		return;
 	}
 	if (x->circuit != CIRCUIT_CLOSED) {
-		d->postpone(waiter, paused_delay(d, x), "destination paused (circuit open)", d->arg);
+		d->postpone(waiter, paused_delay(d, x), DEST_PAUSED, d->arg);
 		return;
 	}
 	if (x->in_flight < d->s.max_in_flight) {
@@ -306,11 +307,12 @@ void destinations_submit(struct Destinations *d, const char *key, void *waiter)
 	} else if (may_wait_here(d, x)) {
 		enqueue(d, x, waiter);
 	} else {
-		d->postpone(waiter, busy_delay(d, x), "destination saturated", d->arg);
+		d->postpone(waiter, busy_delay(d, x), DEST_SATURATED, d->arg);
 	}
 }
 
-void destinations_done(struct Destinations *d, const char *key, enum DestOutcome outcome, int64_t latency_ms)
+void destinations_done(struct Destinations *d, const char *key, enum DestOutcome outcome, int64_t latency_ms,
+		       const char *error_class)
 {
 	struct Dest *x = find(d, key);
 	void *w;
@@ -326,6 +328,8 @@ void destinations_done(struct Destinations *d, const char *key, enum DestOutcome
 		x->latency_ms = x->latency_ms < 0 ? latency_ms
 						  : (x->latency_ms * (100 - LATENCY_WEIGHT_PCT) +
 						     latency_ms * LATENCY_WEIGHT_PCT) / 100;
+	if (outcome == DEST_FAILED && error_class)
+		snprintf(x->last_error, sizeof(x->last_error), "%s", error_class);
 	if (outcome != DEST_NOT_SENT)
 		judge(d, x, outcome);
 	while (x->circuit == CIRCUIT_CLOSED && x->in_flight < d->s.max_in_flight && (w = dequeue(d, x))) {
@@ -367,11 +371,31 @@ void destinations_free(struct Destinations *d)
 			struct Dest *x = d->buckets[b];
 
 			d->buckets[b] = x->next;
-			postpone_waiters(d, x, 0, "daemon stopping");
+			postpone_waiters(d, x, 0, DEST_STOPPING);
 			dest_free(x);
 		}
 	}
 	free(d);
+}
+
+const char *destinations_last_error(struct Destinations *d, const char *key)
+{
+	struct Dest *x = find(d, key);
+
+	return x ? x->last_error : "";
+}
+
+const char *destinations_wait_text(enum DestWait why)
+{
+	switch (why) {
+	case DEST_SATURATED:
+		return "destination saturated";
+	case DEST_PAUSED:
+		return "destination paused (circuit open)";
+	case DEST_STOPPING:
+		return "daemon stopping";
+	}
+	return "postponed";
 }
 
 int destinations_paused(const struct Destinations *d)

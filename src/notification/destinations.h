@@ -42,9 +42,18 @@ enum DestOutcome {
 	DEST_NOT_SENT	/* refused before sending (blocked address): says nothing of its health */
 };
 
+/* Why a delivery is postponed. */
+enum DestWait {
+	DEST_SATURATED,	/* every slot busy, and none frees soon */
+	DEST_PAUSED,	/* circuit open, or its probe in flight */
+	DEST_STOPPING	/* the daemon stops */
+};
+
 typedef void (*dest_start_fn)(void *waiter, void *arg);
-/* why: "destination saturated" or "destination paused (circuit open)" */
-typedef void (*dest_postpone_fn)(void *waiter, int64_t delay_ms, const char *why, void *arg);
+typedef void (*dest_postpone_fn)(void *waiter, int64_t delay_ms, enum DestWait why, void *arg);
+
+/* "destination saturated", "destination paused (circuit open)", "daemon stopping" */
+const char *destinations_wait_text(enum DestWait why);
 
 struct Destinations *destinations_new(const struct DestinationSettings *settings, int64_t (*now_ms)(void),
 				      dest_start_fn start, dest_postpone_fn postpone, void *arg);
@@ -60,11 +69,16 @@ void destinations_key(const struct CallbackUrl *url, char *key, size_t size);
 /* Start waiter now, later (it waits here) or postpone it: one callback, maybe from inside this call. */
 void destinations_submit(struct Destinations *d, const char *key, void *waiter);
 /*
- * A delivery that was started ended after latency_ms.  Frees its slot,
- * feeds the circuit breaker, and starts the next waiter -- or, when the
- * circuit just opened, postpones every waiter of the destination.
+ * A delivery that was started ended after latency_ms (error_class: the
+ * failure's, e.g. "timeout", kept for destinations_last_error).  Frees its
+ * slot, feeds the circuit breaker, and starts the next waiter -- or, when
+ * the circuit just opened, postpones every waiter of the destination.
  */
-void destinations_done(struct Destinations *d, const char *key, enum DestOutcome outcome, int64_t latency_ms);
+void destinations_done(struct Destinations *d, const char *key, enum DestOutcome outcome, int64_t latency_ms,
+		       const char *error_class);
+
+/* The error class of the destination's last failure; "" when none is known. */
+const char *destinations_last_error(struct Destinations *d, const char *key);
 
 /* Destinations paused now (circuit open, or a probe in flight). */
 int destinations_paused(const struct Destinations *d);

@@ -51,6 +51,8 @@ struct SendCall {
 	char *url;
 	char webhook_id[64];
 	char key[DESTINATION_KEY_SIZE];
+	int attempt;
+	int64_t waited_ms;		/* since it was due, by the database's clock */
 };
 
 int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64_t retry_after_ms, uint32_t random)
@@ -165,6 +167,7 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 {
 	struct SendCall *call = arg;
 	struct SendBatch *sb = call->sb;
+	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	if (r->error == HTTPC_ERR_CANCELLED) {
 		sb->cancelled = true;
@@ -172,7 +175,8 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 		record_outcome(call, r);
 		json_append(sb->items, json_object_get(call->item));
 	}
-	destinations_done(sb->s->dests, call->key, dest_outcome(r), r->latency_ms);
+	destinations_done(sb->s->dests, call->key, dest_outcome(r), r->latency_ms,
+			  httpclient_error_class_name(r, cls, sizeof(cls)));
 	call_end(call);
 }
 
@@ -216,14 +220,51 @@ static void on_start(void *waiter, void *arg)
 	post(waiter);
 }
 
+/* How long the rest of the retry schedule takes from this attempt on. */
+static int64_t schedule_left_ms(const struct SenderSettings *st, int attempt)
+{
+	int64_t ms = 0;
+
+	for (int i = attempt - 1; i >= 0 && i < st->schedule_len; i++)
+		ms += st->schedule_ms[i];
+	return ms;
+}
+
+/*
+ * A destination paused for longer than this delivery's whole remaining
+ * retry schedule: every attempt would have failed by now, so the delivery
+ * is over -- at the time its schedule would have ended, never sooner.
+ */
+static void give_up_paused(struct SendCall *call, const char *last_error)
+{
+	struct json_object *item = call->item;
+	char body[160];
+
+	snprintf(body, sizeof(body), "not sent: the destination is paused after consecutive failures (circuit open); "
+				     "the retry schedule is spent");
+	json_set(item, "success", json_object_new_boolean(false));
+	json_set(item, "final", json_object_new_boolean(true));
+	json_set_int(item, "latency_ms", 0);
+	json_set_string(item, "error_class", last_error[0] ? last_error : "connect");
+	json_set_string(item, "response_body", body);
+	json_append(call->sb->items, json_object_get(item));
+	log_info("callback: request %s attempt %d: %s (destination %s paused, schedule spent)",
+		 json_get_string(item, "request_id"), call->attempt, last_error[0] ? last_error : "connect", call->key);
+}
+
 /* Not now: back to the queue, no attempt made or counted. */
-static void on_postpone(void *waiter, int64_t delay_ms, const char *why, void *arg)
+static void on_postpone(void *waiter, int64_t delay_ms, enum DestWait why, void *arg)
 {
 	struct SendCall *call = waiter;
 	struct Sender *s = arg;
 	char text[DESTINATION_KEY_SIZE + 64];
 
-	snprintf(text, sizeof(text), "%s: %s", why, call->key);
+	if (why == DEST_PAUSED && call->waited_ms >= schedule_left_ms(s->st, call->attempt)) {
+		give_up_paused(call, destinations_last_error(s->dests, call->key));
+		call_end(call);
+		return;
+	}
+	snprintf(text, sizeof(text), "%s: %s", destinations_wait_text(why), call->key);
 	consumer_postpone(call->sb->b, call->index, delay_ms, text);
 	(*s->postponed)++;
 	log_debug("callback: request %s postponed %lld ms: %s", json_get_string(call->item, "request_id"),
@@ -279,8 +320,10 @@ static void send_one(struct SendBatch *sb, int index, const struct QueueMessage 
 		fatal("out of memory");
 	call->sb = sb;
 	call->index = index;
+	call->attempt = attempt < 1 ? 1 : attempt;
+	call->waited_ms = m->age_ms;
 	snprintf(call->webhook_id, sizeof(call->webhook_id), "%s", webhook_id ? webhook_id : m->event_id);
-	call->item = item_for(payload, call->webhook_id, attempt < 1 ? 1 : attempt);
+	call->item = item_for(payload, call->webhook_id, call->attempt);
 	call->body = callback_body(payload);
 	destinations_key(dest, call->key, sizeof(call->key));
 	sb->outstanding++;

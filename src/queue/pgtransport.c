@@ -5,10 +5,10 @@
 #include "infra/log.h"
 #include "infra/pgarray.h"
 #include "infra/pgpool.h"
+#include "queue/claimrows.h"
 #include "queue/settle.h"
 #include "queue/transport.h"
 
-#include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,36 +170,25 @@ static void pg_subscribe(struct Transport *tr, const char *subscription, const c
 		     call_new(t, cb, NULL, arg));
 }
 
-static void copy_field(char *dst, size_t size, PGresult *res, int row, int col)
-{
-	snprintf(dst, size, "%s", PQgetvalue(res, row, col));
-}
-
 static void claim_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
 {
 	struct Call *c = arg;
 	struct QueueMessage *msgs = NULL;
-	int n = 0;
+	char why[256];
+	int n = st == PG_OK ? PQntuples(res) : -1;
 
-	if (st == PG_OK && (n = PQntuples(res)) > 0) {
+	if (n > 0) {
 		msgs = calloc((size_t)n, sizeof(*msgs));
 		if (!msgs)
 			fatal("out of memory");
-		for (int i = 0; i < n; i++) {
-			msgs[i].lease_id = atoll(PQgetvalue(res, i, 0));
-			msgs[i].fence = atoll(PQgetvalue(res, i, 1));
-			msgs[i].attempts = atoi(PQgetvalue(res, i, 2));
-			msgs[i].id = atoll(PQgetvalue(res, i, 3));
-			copy_field(msgs[i].event_id, sizeof(msgs[i].event_id), res, i, 4);
-			copy_field(msgs[i].event_type, sizeof(msgs[i].event_type), res, i, 5);
-			copy_field(msgs[i].aggregate_id, sizeof(msgs[i].aggregate_id), res, i, 6);
-			msgs[i].payload = strdup(PQgetvalue(res, i, 7));
-			if (!msgs[i].payload)
-				fatal("out of memory");
-			msgs[i].handled = PQgetvalue(res, i, 9)[0] == 't';
+		if (!claimrows_decode(res, msgs, why, sizeof(why))) {
+			transport_free_messages(msgs, n);
+			msgs = NULL;
+			n = -1;
+			err = why;
 		}
 	}
-	c->claim_cb(msgs, st == PG_OK ? n : -1, st == PG_OK ? NULL : err, c->arg);
+	c->claim_cb(msgs, n, n >= 0 ? NULL : err, c->arg);
 	transport_free_messages(msgs, n);
 	free(c);
 }

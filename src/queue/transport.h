@@ -18,6 +18,7 @@ struct QueueMessage {
 	int64_t fence;		/* lease fencing token (0 where the transport has none) */
 	int attempts;		/* deliveries so far, this one included */
 	bool handled;		/* this subscription handled the event already (duplicate) */
+	int64_t age_ms;		/* since the message was published, by the database's clock (0: unknown) */
 	char event_id[37];
 	char event_type[64];
 	char aggregate_id[37];

@@ -7,7 +7,7 @@
 -- dead letters; handled event ids are recorded once.
 -- (Concurrent claimers: 023_queue_sessions.sql.)
 BEGIN;
-SELECT plan(73);
+SELECT plan(74);
 
 -- A clean slate (rolled back at the end)
 DELETE FROM chargegate.subscription_batch;
@@ -78,7 +78,7 @@ UPDATE chargegate.subscription_batch SET attempts = 1 WHERE id = pg_temp.b('b4')
 
 CREATE TEMPORARY TABLE got (step text, batch_id bigint, fence bigint, attempts integer, message_id bigint,
                             event_id uuid, event_type text, aggregate_id uuid, payload jsonb,
-                            published_at timestamptz, handled boolean);
+                            published_at timestamptz, handled boolean, age_ms bigint);
 
 -- ---------------------------------------------------------------------------
 -- claim: the limit counts messages; whole batches up to it
@@ -94,6 +94,8 @@ SELECT results_eq(
     $$SELECT m.event_id, m.event_type, m.aggregate_id, m.payload, m.published_at FROM chargegate.topic_message m
        WHERE m.id = ANY (pg_temp.ids(pg_temp.b('b1'))) ORDER BY m.id$$,
     'each row carries the message''s event id, type, aggregate, payload and publication time');
+SELECT is((SELECT array_agg(DISTINCT g.age_ms) FROM got g WHERE g.step = 'w1'), ARRAY[0::bigint],
+          'and its age by the database''s clock: published now (in this transaction), 0 ms');
 SELECT results_eq(
     $$SELECT state, lease_owner, available_at, fence, attempts, last_error
         FROM chargegate.subscription_batch WHERE id = pg_temp.b('b1')$$,
@@ -325,9 +327,10 @@ SELECT chargegate.ensure_subscription('cut', 'charging_session_request');
 INSERT INTO b VALUES ('big', pg_temp.batch('cut', 5, '-1 s'));
 SELECT pg_temp.remember();
 UPDATE chargegate.subscription_batch SET created_at = now() - interval '1 min' WHERE id = pg_temp.b('big');
-SELECT results_eq($$SELECT batch_id, message_id FROM chargegate.claim_messages('cut', 'w9', 2, 30000)$$,
-                  $$SELECT pg_temp.b('big'), u FROM unnest((pg_temp.ids(pg_temp.b('big')))[1:2]) AS u$$,
-                  'a limit of 2 on a batch of 5 leases its first 2 messages, not the whole batch');
+UPDATE chargegate.topic_message SET published_at = now() - interval '1.5 s' WHERE id = ANY (pg_temp.ids(pg_temp.b('big')));
+SELECT results_eq($$SELECT batch_id, message_id, age_ms FROM chargegate.claim_messages('cut', 'w9', 2, 30000)$$,
+                  $$SELECT pg_temp.b('big'), u, 1500::bigint FROM unnest((pg_temp.ids(pg_temp.b('big')))[1:2]) AS u$$,
+                  'a limit of 2 on a batch of 5 leases its first 2 messages, not the whole batch (published 1.5 s ago)');
 SELECT results_eq($$SELECT message_ids, state, lease_owner FROM chargegate.subscription_batch WHERE id = pg_temp.b('big')$$,
                   $$VALUES ((pg_temp.ids(pg_temp.b('big')))[1:2], 'leased'::text, 'w9'::text)$$,
                   'the leased batch holds only those 2');

@@ -38,12 +38,12 @@ static void on_start(void *waiter, void *arg)
 	events[nevents++].what = 's';
 }
 
-static void on_postpone(void *waiter, int64_t delay, const char *why, void *arg)
+static void on_postpone(void *waiter, int64_t delay, enum DestWait why, void *arg)
 {
 	events[nevents].id = *(int *)waiter;
 	events[nevents].what = 'p';
 	events[nevents].delay = delay;
-	strncpy(events[nevents++].why, why, sizeof(events[0].why) - 1);
+	strncpy(events[nevents++].why, destinations_wait_text(why), sizeof(events[0].why) - 1);
 }
 
 static const struct DestinationSettings settings = {
@@ -100,7 +100,7 @@ START_TEST(a_fast_busy_destination_keeps_a_short_queue_in_memory)
 	submit(d, k, 1);
 	submit(d, k, 2);
 	fake_now += 5;
-	destinations_done(d, k, DEST_ANSWERED, 5);	/* 5 ms per delivery */
+	destinations_done(d, k, DEST_ANSWERED, 5, NULL);	/* 5 ms per delivery */
 	submit(d, k, 3);				/* takes the free slot */
 	LAST_IS(3, 's');
 	submit(d, k, 4);				/* both busy: waits here */
@@ -108,9 +108,9 @@ START_TEST(a_fast_busy_destination_keeps_a_short_queue_in_memory)
 	ck_assert_int_eq(destinations_waiting(d), 2);
 	LAST_IS(3, 's');
 	fake_now += 5;
-	destinations_done(d, k, DEST_ANSWERED, 5);
+	destinations_done(d, k, DEST_ANSWERED, 5, NULL);
 	LAST_IS(4, 's');				/* in order */
-	destinations_done(d, k, DEST_ANSWERED, 5);
+	destinations_done(d, k, DEST_ANSWERED, 5, NULL);
 	LAST_IS(5, 's');
 	ck_assert_int_eq(destinations_waiting(d), 0);
 	destinations_free(d);
@@ -124,7 +124,7 @@ START_TEST(the_memory_queue_is_bounded)
 	int waited = 0, postponed = 0;
 
 	submit(d, k, 1);
-	destinations_done(d, k, DEST_ANSWERED, 1);	/* 1 ms per delivery */
+	destinations_done(d, k, DEST_ANSWERED, 1, NULL);	/* 1 ms per delivery */
 	submit(d, k, 1);
 	submit(d, k, 2);
 	for (int i = 10; i < 40; i++) {
@@ -149,7 +149,7 @@ START_TEST(a_slow_destination_waits_in_the_queue_not_here)
 
 	submit(d, k, 1);
 	fake_now += 1000;
-	destinations_done(d, k, DEST_ANSWERED, 1000);
+	destinations_done(d, k, DEST_ANSWERED, 1000, NULL);
 	submit(d, k, 2);
 	submit(d, k, 3);
 	submit(d, k, 4);				/* a slot in ~1 s: too long to hold it here */
@@ -170,9 +170,11 @@ START_TEST(consecutive_failures_open_the_circuit_and_postpone_for_the_cooldown)
 	for (int i = 1; i <= 3; i++) {
 		submit(d, k, i);
 		LAST_IS(i, 's');
-		destinations_done(d, k, DEST_FAILED, 10);
+		destinations_done(d, k, DEST_FAILED, 10, "timeout");
 	}
 	ck_assert_int_eq(destinations_paused(d), 1);
+	ck_assert_str_eq(destinations_last_error(d, k), "timeout");
+	ck_assert_str_eq(destinations_last_error(d, "http://never.example:80"), "");
 	submit(d, k, 4);
 	LAST_IS(4, 'p');
 	ck_assert_str_eq(events[nevents - 1].why, "destination paused (circuit open)");
@@ -189,7 +191,7 @@ START_TEST(an_answer_resets_the_count_of_failures)
 
 	for (int i = 1; i <= 8; i++) {
 		submit(d, k, i);
-		destinations_done(d, k, i % 3 == 0 ? DEST_ANSWERED : DEST_FAILED, 10);
+		destinations_done(d, k, i % 3 == 0 ? DEST_ANSWERED : DEST_FAILED, 10, "http_500");
 	}
 	ck_assert_int_eq(destinations_paused(d), 0);
 	destinations_free(d);
@@ -203,7 +205,7 @@ START_TEST(blocked_addresses_say_nothing_about_health)
 
 	for (int i = 1; i <= 5; i++) {
 		submit(d, k, i);
-		destinations_done(d, k, DEST_NOT_SENT, 0);
+		destinations_done(d, k, DEST_NOT_SENT, 0, NULL);
 	}
 	ck_assert_int_eq(destinations_paused(d), 0);
 	destinations_free(d);
@@ -217,7 +219,7 @@ START_TEST(after_the_cooldown_one_probe_decides)
 
 	for (int i = 1; i <= 3; i++) {
 		submit(d, k, i);
-		destinations_done(d, k, DEST_FAILED, 10);
+		destinations_done(d, k, DEST_FAILED, 10, "timeout");
 	}
 	fake_now += 30000;
 	submit(d, k, 10);
@@ -225,7 +227,7 @@ START_TEST(after_the_cooldown_one_probe_decides)
 	submit(d, k, 11);
 	LAST_IS(11, 'p');				/* nothing else while it is in flight */
 	ck_assert_int_eq(destinations_paused(d), 1);
-	destinations_done(d, k, DEST_FAILED, 5000);	/* still dead: paused again */
+	destinations_done(d, k, DEST_FAILED, 5000, "timeout");	/* still dead: paused again */
 	ck_assert_int_eq(destinations_paused(d), 1);
 	submit(d, k, 12);
 	LAST_IS(12, 'p');
@@ -233,7 +235,7 @@ START_TEST(after_the_cooldown_one_probe_decides)
 	fake_now += 30000;
 	submit(d, k, 13);
 	LAST_IS(13, 's');				/* the next probe */
-	destinations_done(d, k, DEST_ANSWERED, 20);
+	destinations_done(d, k, DEST_ANSWERED, 20, NULL);
 	ck_assert_int_eq(destinations_paused(d), 0);
 	submit(d, k, 14);
 	LAST_IS(14, 's');
@@ -249,19 +251,19 @@ START_TEST(opening_the_circuit_postpones_the_deliveries_waiting_here)
 	const char *k = "http://turns-bad.example:80";
 
 	submit(d, k, 1);
-	destinations_done(d, k, DEST_ANSWERED, 1);
+	destinations_done(d, k, DEST_ANSWERED, 1, NULL);
 	submit(d, k, 2);
 	submit(d, k, 3);
 	submit(d, k, 4);				/* waits here */
 	submit(d, k, 5);				/* waits here */
 	ck_assert_int_eq(destinations_waiting(d), 2);
-	destinations_done(d, k, DEST_FAILED, 5000);	/* 4 starts */
-	destinations_done(d, k, DEST_FAILED, 5000);	/* 5 starts */
+	destinations_done(d, k, DEST_FAILED, 5000, "timeout");	/* 4 starts */
+	destinations_done(d, k, DEST_FAILED, 5000, "timeout");	/* 5 starts */
 	LAST_IS(5, 's');
 	submit(d, k, 6);
 	submit(d, k, 7);
 	ck_assert_int_eq(destinations_waiting(d), 0);	/* 5 s latency: not worth waiting for */
-	destinations_done(d, k, DEST_FAILED, 5000);	/* third failure: open */
+	destinations_done(d, k, DEST_FAILED, 5000, "timeout");	/* third failure: open */
 	ck_assert_int_eq(destinations_paused(d), 1);
 	destinations_free(d);
 }
@@ -273,7 +275,7 @@ START_TEST(destinations_do_not_affect_each_other)
 
 	for (int i = 1; i <= 3; i++) {
 		submit(d, "http://dead.example:80", i);
-		destinations_done(d, "http://dead.example:80", DEST_FAILED, 10);
+		destinations_done(d, "http://dead.example:80", DEST_FAILED, 10, "timeout");
 	}
 	submit(d, "http://dead.example:80", 4);
 	LAST_IS(4, 'p');
@@ -297,7 +299,7 @@ START_TEST(free_postpones_what_still_waits)
 	const char *k = "http://fast.example:80";
 
 	submit(d, k, 1);
-	destinations_done(d, k, DEST_ANSWERED, 1);
+	destinations_done(d, k, DEST_ANSWERED, 1, NULL);
 	submit(d, k, 2);
 	submit(d, k, 3);
 	submit(d, k, 4);
