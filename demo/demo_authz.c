@@ -419,6 +419,11 @@ static void handle(struct HttpExchange *x, void *arg)
 
 /* --- the program -------------------------------------------------------------------- */
 
+/* A test double: generous, but bounded like any server. */
+static const struct HttpLimits demo_limits = {
+	.max_connections = 4096, .request_timeout_ms = 30000, .idle_timeout_ms = 60000, .max_body = 1024 * 1024,
+};
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -578,7 +583,7 @@ int main(int argc, char **argv)
 	a.base = event_base_new();
 	if (!a.base)
 		fatal("could not create the event loop");
-	a.srv = httpserver_new(a.base, a.listen, 1024, handle, &a, err, sizeof(err));
+	a.srv = httpserver_new(a.base, a.listen, &demo_limits, handle, &a, err, sizeof(err));
 	if (!a.srv)
 		fatal("%s", err);
 	sigs[0] = evsignal_new(a.base, SIGTERM, on_stop, a.base);

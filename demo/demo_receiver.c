@@ -252,6 +252,11 @@ static void handle(struct HttpExchange *x, void *arg)
 
 /* --- the program --------------------------------------------------------------------------- */
 
+/* A test double: generous, but bounded like any server. */
+static const struct HttpLimits demo_limits = {
+	.max_connections = 4096, .request_timeout_ms = 30000, .idle_timeout_ms = 60000, .max_body = 1024 * 1024,
+};
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -352,7 +357,7 @@ int main(int argc, char **argv)
 	r.base = event_base_new();
 	if (!r.base)
 		fatal("could not create the event loop");
-	r.srv = httpserver_new(r.base, r.listen, 1024, handle, &r, err, sizeof(err));
+	r.srv = httpserver_new(r.base, r.listen, &demo_limits, handle, &r, err, sizeof(err));
 	if (!r.srv)
 		fatal("%s", err);
 	sigs[0] = evsignal_new(r.base, SIGTERM, on_stop, r.base);

@@ -37,6 +37,8 @@
 #include <string.h>
 
 #define DRAIN_TIMEOUT_MS 10000
+/* A kept-alive client may wait this long between requests (nginx's default is 75 s). */
+#define HTTP_IDLE_TIMEOUT_MS 60000
 #define NOUTBOXES 4
 
 extern char **environ;
@@ -334,6 +336,7 @@ static void setup_contexts(struct Daemon *d)
 static void setup_api(struct Daemon *d)
 {
 	char err[1024];
+	struct HttpLimits limits;
 
 	if (!d->cfg.http_enabled)
 		return;
@@ -342,8 +345,13 @@ static void setup_api(struct Daemon *d)
 			       d->cfg.database_pool_size > 1 ? d->cfg.database_pool_size - 1 : 1);
 	ingest_on_commit(d->ingest, wake_request_relay, d->transport);
 	d->api = api_new(d->pool, d->ingest, CHARGEGATE_SCHEMA_VERSION);
-	d->http = httpserver_new(d->base, d->cfg.http_listen, d->cfg.http_max_connections, api_handle, d->api, err,
-				 sizeof(err));
+	limits = (struct HttpLimits){
+		.max_connections = d->cfg.http_max_connections,
+		.request_timeout_ms = d->cfg.http_request_timeout_ms,
+		.idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS,
+		.max_body = API_MAX_BODY,
+	};
+	d->http = httpserver_new(d->base, d->cfg.http_listen, &limits, api_handle, d->api, err, sizeof(err));
 	if (!d->http)
 		fatal("%s", err);
 }

@@ -275,8 +275,8 @@ struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *
 		.subscription = "authorization",
 		.topic = "charging_session_request",
 		.batch_size = qs->batch_size,
-		/* capacity bounds the calls; batches only bound the settles in flight */
-		.max_batches = 8,
+		/* capacity bounds the calls (a batch stays open until its slowest answer) */
+		.max_batches = concurrency,
 		.lease_ms = qs->lease_ms,
 		.max_attempts = qs->max_attempts,
 		.poll_ms = qs->poll_ms,

@@ -103,7 +103,9 @@ static const struct CfKey keys[] = {
 	CF_STR("http", "listen", "127.0.0.1:8080", RESTART, http_listen,
 	       "address and port of the HTTP API (host:port, [ipv6]:port)"),
 	CF_INT("http", "max_connections", "1024", 1, 1000000, RESTART, http_max_connections,
-	       "simultaneous HTTP connections; further ones are refused"),
+	       "open HTTP connections, idle ones included; further ones are answered 503 and closed at once"),
+	CF_DUR("http", "request_timeout", "10s", 1, MS_HOUR, RESTART, http_request_timeout_ms,
+	       "a whole request (headers and body) must arrive within this time, else 408"),
 
 	CF_INT("ingest", "batch_size", "256", 1, 10000, RESTART, ingest_batch_size,
 	       "most accepted requests grouped into one transaction"),

@@ -23,6 +23,7 @@ struct Config {
 	bool http_enabled;
 	char *http_listen;
 	int http_max_connections;
+	int64_t http_request_timeout_ms;
 	/* [ingest]: group commit of accepted requests */
 	int ingest_batch_size;
 	int64_t ingest_batch_wait_ms;

@@ -1,14 +1,32 @@
 /*
- * The HTTP server: libevent's evhttp behind a small exchange API.  A handler
- * may answer at once or later (after a database round trip).  Every exchange
- * must be answered exactly once: if the client went away meanwhile the
- * exchange stays valid, and the answer is dropped safely.
+ * The HTTP/1.1 server: chargegate's own, on libevent bufferevents, so that
+ * every byte of framing is the product's decision (DESIGN §3):
+ *
+ *  - strict framing: one Content-Length of digits only, or
+ *    "Transfer-Encoding: chunked" exactly, never both; exactly one Host on
+ *    HTTP/1.1; header names without spaces; no NUL, CR or LF inside a
+ *    value; no obsolete line folding.  Anything else is 400 and the
+ *    connection closes (request-smuggling material behind a proxy);
+ *  - limits: a body over max_body is answered 413 as soon as its size is
+ *    known (from Content-Length, before reading it) and never buffered
+ *    whole; headers over 16 KiB are 431; a whole request must arrive within
+ *    request_timeout (408); max_connections counts every open connection,
+ *    further ones get a 503 and are closed at once; when descriptors run
+ *    out the listener pauses instead of spinning;
+ *  - every answer the server gives itself is RFC 9457 problem+json;
+ *  - HEAD is served as GET without the body; pipelined requests are
+ *    answered in order.
+ *
+ * A handler may answer at once or later (after a database round trip).
+ * Every exchange must be answered exactly once: if the client went away
+ * meanwhile the exchange stays valid, and the answer is dropped safely.
  */
 #ifndef CHARGEGATE_HTTPSERVER_H
 #define CHARGEGATE_HTTPSERVER_H
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct event_base;
 struct evbuffer;
@@ -18,21 +36,38 @@ struct HttpExchange;
 
 typedef void (*http_handler)(struct HttpExchange *x, void *arg);
 
-/* Request bodies above this are cut off by evhttp itself (plain 413). */
-#define HTTP_HARD_BODY_LIMIT (1024 * 1024)
+struct HttpLimits {
+	int max_connections;		/* open connections, idle and in progress alike */
+	int64_t request_timeout_ms;	/* from a request's first byte (a connection's start) to its last */
+	int64_t idle_timeout_ms;	/* a kept-alive connection waiting for its next request */
+	size_t max_body;		/* larger bodies are answered 413 */
+};
 
-struct HttpServer *httpserver_new(struct event_base *base, const char *listen, int max_connections,
+struct HttpServer *httpserver_new(struct event_base *base, const char *listen, const struct HttpLimits *limits,
 				  http_handler handler, void *arg, char *err, size_t errsize);
-/* Close the listening socket; exchanges in progress still get answered. */
+/*
+ * Close the listening socket: draining.  Idle kept-alive connections
+ * close; exchanges in progress still get answered (then their connection
+ * closes); requests still arriving on open connections get 503 with
+ * Connection: close.
+ */
 void httpserver_stop_accepting(struct HttpServer *srv);
-/* Exchanges accepted but not answered yet. */
+/*
+ * Work in progress: exchanges not answered yet, requests being received,
+ * answers being written.  Draining waits for it.
+ */
 int httpserver_pending(const struct HttpServer *srv);
+/* Open connections. */
+int httpserver_connections(const struct HttpServer *srv);
 void httpserver_free(struct HttpServer *srv);
 
 /* The request */
-const char *httpx_method(const struct HttpExchange *x);	/* "GET", "POST", … */
-const char *httpx_path(const struct HttpExchange *x);	/* decoded-less path, no query */
+const char *httpx_method(const struct HttpExchange *x);	/* "GET" (also for HEAD), "POST", ... */
+const char *httpx_path(const struct HttpExchange *x);	/* the target's path, no query */
+/* The value of the first header name (any case), or NULL. */
 const char *httpx_header(const struct HttpExchange *x, const char *name);
+/* How many headers are called name. */
+int httpx_header_count(const struct HttpExchange *x, const char *name);
 const char *httpx_body(struct HttpExchange *x, size_t *len);
 /* The client disconnected before the answer: the answer will be dropped. */
 bool httpx_gone(const struct HttpExchange *x);
@@ -48,5 +83,8 @@ void httpx_reply_json(struct HttpExchange *x, int status, const char *content_ty
  */
 void httpx_problem(struct HttpExchange *x, int status, const char *type, const char *title,
 		   const char *detail, struct json_object *errors);
+
+/* A problem document as text, for answers outside an exchange (malloc'd). */
+char *http_problem_text(int status, const char *type, const char *title, const char *detail);
 
 #endif

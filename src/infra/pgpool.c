@@ -176,7 +176,7 @@ static void conn_broken(struct PgConn *c, const char *why)
 		struct PgQuery *q = c->query;
 
 		c->query = NULL;
-		query_finish(q, PG_UNAVAILABLE, buf);
+		query_finish(q, PG_INTERRUPTED, buf);
 	}
 	if (was_up)
 		pool_set_up(pool, -1);

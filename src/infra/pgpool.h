@@ -15,7 +15,9 @@ struct PgPool;
 enum PgStatus {
 	PG_OK,		/* res holds the result (tuples or command ok) */
 	PG_ERROR,	/* the server rejected the query; res holds the error */
-	PG_UNAVAILABLE	/* no connection, or it broke mid-query; res is NULL */
+	PG_UNAVAILABLE,	/* no connection: the query was never sent; res is NULL */
+	PG_INTERRUPTED	/* the connection broke after the query was sent: it may or may not have
+			   taken effect (committed); res is NULL */
 };
 
 /*

@@ -392,8 +392,12 @@ static struct Consumer *subscribe(struct event_base *base, struct Transport *t, 
 		.subscription = subscription,
 		.topic = topic,
 		.batch_size = qs->batch_size,
-		/* capacity bounds the work; batches only bound the settles in flight */
-		.max_batches = 8,
+		/*
+		 * capacity bounds the work: a batch stays open until its slowest
+		 * delivery ends, so a cap on batches would let a few slow receivers
+		 * stop every claim
+		 */
+		.max_batches = s->st->concurrency,
 		.lease_ms = qs->lease_ms,
 		.max_attempts = qs->max_attempts,
 		.poll_ms = qs->poll_ms,

@@ -19,7 +19,6 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_BODY (16 * 1024)
 #define COLLECTION "/v1/charging-sessions"
 
 static const char accepted_message[] =
@@ -46,6 +45,7 @@ struct PendingPost {
 	struct HttpExchange *x;
 	struct IngestItem *item;
 	struct Api *api;
+	bool has_key;		/* sent with an Idempotency-Key */
 };
 
 /* One GET waiting for the database. */
@@ -54,13 +54,27 @@ struct PendingGet {
 	struct Api *api;
 };
 
-static void problem_unavailable(struct HttpExchange *x, const char *why)
+/* 5xx details are the product's words; the database's own go to the log only. */
+static void problem_unavailable(struct HttpExchange *x, const char *what, const char *why)
 {
-	char detail[512];
+	char detail[256];
 
-	snprintf(detail, sizeof(detail), "the database is unavailable (%s); nothing was stored, retry later", why);
+	log_debug("api: %s %s: the database is unavailable: %s", httpx_method(x), httpx_path(x), why ? why : "");
+	snprintf(detail, sizeof(detail), "the database is unavailable; %s, retry later", what);
 	httpx_add_header(x, "Retry-After", "1");
 	httpx_problem(x, 503, "database-unavailable", "Service Unavailable", detail, NULL);
+}
+
+/* The connection broke while the request was committing: it may or may not be stored. */
+static void problem_unknown_outcome(struct HttpExchange *x, bool has_key)
+{
+	httpx_add_header(x, "Retry-After", "1");
+	httpx_problem(x, 503, "outcome-unknown", "Service Unavailable",
+		      has_key ? "the database connection was lost while the request was being stored: it may or may not "
+				"have been accepted; retry with the same Idempotency-Key to get its outcome"
+			      : "the database connection was lost while the request was being stored: it may or may not "
+				"have been accepted; send an Idempotency-Key so that a retry cannot create it twice",
+		      NULL);
 }
 
 static bool content_type_is_json(const char *ct)
@@ -93,7 +107,6 @@ static void post_done(enum IngestOutcome o, const char *request_id, const char *
 {
 	struct PendingPost *p = arg;
 	struct HttpExchange *x = p->x;
-	char msg[512];
 
 	switch (o) {
 	case INGEST_CREATED:
@@ -105,17 +118,22 @@ static void post_done(enum IngestOutcome o, const char *request_id, const char *
 		reply_accepted(x, request_id);
 		break;
 	case INGEST_CONFLICT:
-		snprintf(msg, sizeof(msg),
-			 "Idempotency-Key was already used for request %s with a different body", request_id);
-		httpx_problem(x, 422, "idempotency-key-reused", "Unprocessable Content", msg, NULL);
+		/* no request id: the answer must not name another request */
+		httpx_problem(x, 422, "idempotency-key-reused", "Unprocessable Content",
+			      "this Idempotency-Key was already used with a different body", NULL);
 		break;
 	case INGEST_UNAVAILABLE:
 		(*p->api->unavailable)++;
-		problem_unavailable(x, detail);
+		problem_unavailable(x, "nothing was stored", detail);
+		break;
+	case INGEST_UNKNOWN:
+		(*p->api->unavailable)++;
+		problem_unknown_outcome(x, p->has_key);
 		break;
 	case INGEST_FAILED:
-		snprintf(msg, sizeof(msg), "the request could not be stored: %s", detail ? detail : "unknown error");
-		httpx_problem(x, 500, "internal-error", "Internal Server Error", msg, NULL);
+		httpx_problem(x, 500, "internal-error", "Internal Server Error",
+			      "the request could not be stored (the daemon's log has the cause); nothing was stored",
+			      NULL);
 		break;
 	}
 	free(p);
@@ -159,7 +177,7 @@ static void handle_post(struct Api *api, struct HttpExchange *x)
 	const char *body = httpx_body(x, &len);
 	struct PendingPost *p;
 
-	if (len > MAX_BODY) {
+	if (len > API_MAX_BODY) {
 		httpx_problem(x, 413, "body-too-large", "Content Too Large",
 			      "the request body is larger than 16 KiB", NULL);
 		return;
@@ -180,6 +198,7 @@ static void handle_post(struct Api *api, struct HttpExchange *x)
 		fatal("out of memory");
 	p->x = x;
 	p->api = api;
+	p->has_key = key != NULL;
 	p->item = ingest_submit(api->ingest, &req, key, post_done, p);
 	start_request_free(&req);
 	if (!p->item) {
@@ -204,7 +223,7 @@ static void get_done(enum PgStatus st, PGresult *res, const char *err, void *arg
 
 	free(g);
 	if (st != PG_OK) {
-		problem_unavailable(x, err);
+		problem_unavailable(x, "the request could not be read", err);
 		return;
 	}
 	if (PQntuples(res) == 0) {
@@ -256,7 +275,7 @@ static void readyz_done(enum PgStatus st, PGresult *res, const char *err, void *
 
 	if (have < 0) {
 		free(g);
-		problem_unavailable(x, err ? err : "no answer");
+		problem_unavailable(x, "not ready", err ? err : "no answer");
 		return;
 	}
 	if (have < g->api->schema_version) {

@@ -5,6 +5,9 @@
 #ifndef CHARGEGATE_API_H
 #define CHARGEGATE_API_H
 
+/* Request bodies larger than this are answered 413 (DESIGN §3). */
+#define API_MAX_BODY (16 * 1024)
+
 struct HttpExchange;
 struct PgPool;
 struct Ingest;

@@ -257,6 +257,11 @@ static void batch_done(enum PgStatus st, PGresult *res, const char *err, void *a
 		batch_answer(b, res);
 	} else if (st == PG_UNAVAILABLE) {
 		batch_fail(b, INGEST_UNAVAILABLE, err);
+	} else if (st == PG_INTERRUPTED) {
+		log_warning("ingest: the connection broke while a batch of %d was committing (%s): whether it was "
+			    "stored is unknown; the clients are told to retry with their Idempotency-Key",
+			    b->n, err);
+		batch_fail(b, INGEST_UNKNOWN, err);
 	} else {
 		(*ing->batch_failures)++;
 		if (b->solo || b->n == 1) {

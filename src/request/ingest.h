@@ -21,7 +21,8 @@ enum IngestOutcome {
 	INGEST_CREATED,		/* committed: request row + command */
 	INGEST_REPLAYED,	/* the Idempotency-Key was seen with the same body */
 	INGEST_CONFLICT,	/* the Idempotency-Key was seen with another body */
-	INGEST_UNAVAILABLE,	/* database unreachable; commit state unknown */
+	INGEST_UNAVAILABLE,	/* database unreachable: nothing was stored */
+	INGEST_UNKNOWN,		/* the connection broke while the batch was committing: stored or not */
 	INGEST_FAILED		/* the database refused this row */
 };
 
