@@ -109,6 +109,10 @@ static bool callback_policy_build(const struct Config *cfg, struct CallbackPolic
 		if (!addrpolicy_allow_network(p.policy, cfg->callback_allowed_networks[i], err, errsize))
 			goto fail;
 	}
+	for (int i = 0; i < cfg->callback_denied_networks_len; i++) {
+		if (!addrpolicy_deny_network(p.policy, cfg->callback_denied_networks[i], err, errsize))
+			goto fail;
+	}
 	if (cfg->callback_signing_secret && !(p.key = signing_key_new(cfg->callback_signing_secret, err, errsize)))
 		goto fail;
 	if (cfg->callback_previous_signing_secret &&

@@ -2,6 +2,7 @@
 
 #include "authorization/worker.h"
 
+#include "authorization/answer.h"
 #include "infra/clock.h"
 #include "infra/httpclient.h"
 #include "infra/json.h"
@@ -16,7 +17,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define AUDIT_BODY_MAX (64 * 1024)
 
@@ -43,8 +43,6 @@ struct AuthzCall {
 	struct json_object *item;	/* borrowed from ab->items */
 	char request_id[37];
 };
-
-static const char *const decisions[] = { "allowed", "not_allowed", "unknown", "invalid" };
 
 static bool token_is_valid(const char *s)
 {
@@ -97,47 +95,11 @@ static void decide(struct json_object *item, const char *decision, const char *r
 		 cause ? " cause=" : "", cause ? cause : "");
 }
 
-static bool known_decision(const char *s)
-{
-	for (size_t i = 0; i < sizeof(decisions) / sizeof(decisions[0]); i++) {
-		if (strcmp(s, decisions[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The answer may echo what was asked (DESIGN §4); an echo of something
- * else is an answer about another driver or station, not a decision.
- * NULL when the echoes (if any) match, else the cause.
- */
-static const char *echo_mismatch(struct json_object *answer, struct json_object *item)
-{
-	static const char *const echoed[] = { "station_id", "driver_token" };
-
-	for (size_t i = 0; i < sizeof(echoed) / sizeof(echoed[0]); i++) {
-		struct json_object *v;
-		const char *asked = json_get_string(item, echoed[i]);
-		bool uuid = i == 0;	/* a station id may come back in upper case */
-
-		if (!json_object_object_get_ex(answer, echoed[i], &v))
-			continue;
-		if (!json_object_is_type(v, json_type_string))
-			return uuid ? "answer echoes a station_id that is not a string"
-				    : "answer echoes a driver_token that is not a string";
-		if (uuid ? strcasecmp(json_object_get_string(v), asked) != 0
-			 : strcmp(json_object_get_string(v), asked) != 0)
-			return uuid ? "answer echoes a different station_id" : "answer echoes a different driver_token";
-	}
-	return NULL;
-}
-
 /* DESIGN §4: anything but a 2xx JSON answer with a known status, about this request, is "unknown". */
 static void interpret(struct json_object *item, const struct HttpClientResponse *r)
 {
-	struct json_object *answer = NULL;
-	const char *status, *reason, *mismatch;
-	char cls[HTTPCLIENT_CLASS_SIZE], err[256], cause[512];
+	struct AuthzDecision d;
+	char cls[HTTPCLIENT_CLASS_SIZE], cause[512];
 
 	if (r->error != HTTPC_OK || r->status < 200 || r->status > 299) {
 		snprintf(cause, sizeof(cause), "%s%s%s", httpclient_error_class_name(r, cls, sizeof(cls)),
@@ -145,21 +107,9 @@ static void interpret(struct json_object *item, const struct HttpClientResponse 
 		decide(item, "unknown", NULL, cause);
 		return;
 	}
-	if (!json_parse_object_unique(r->body, r->body_len, &answer, err, sizeof(err))) {
-		snprintf(cause, sizeof(cause), "unparseable answer: %s", err);
-		decide(item, "unknown", NULL, cause);
-		return;
-	}
-	status = json_get_string(answer, "status");
-	reason = json_get_string(answer, "reason");
-	mismatch = echo_mismatch(answer, item);
-	if (mismatch)
-		decide(item, "unknown", NULL, mismatch);
-	else if (!status || !known_decision(status))
-		decide(item, "unknown", reason, "answer has no valid status");
-	else
-		decide(item, status, reason, NULL);
-	json_object_put(answer);
+	authz_answer_read(r->body, r->body_len, json_get_string(item, "station_id"),
+			  json_get_string(item, "driver_token"), &d);
+	decide(item, d.decision, d.reason[0] ? d.reason : NULL, d.cause[0] ? d.cause : NULL);
 }
 
 static void answered(const struct HttpClientResponse *r, void *arg)

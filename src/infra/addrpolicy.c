@@ -23,11 +23,16 @@ struct Net {
 	int prefix;
 };
 
-struct AddrPolicy {
-	bool allow_private;
+struct NetList {
 	int n;
 	int cap;
 	struct Net *nets;
+};
+
+struct AddrPolicy {
+	bool allow_private;
+	struct NetList allowed;		/* opened although blocked */
+	struct NetList denied;		/* blocked whatever else says (the operator's own ranges) */
 };
 
 struct Range {
@@ -41,15 +46,23 @@ struct Range {
 static const struct Range v4_blocked[] = {
 	RANGE("255.255.255.255/32", "broadcast address"),
 	RANGE("169.254.169.254/32", "cloud metadata address"),
-	RANGE("100.100.100.200/32", "cloud metadata address"),
+	RANGE("169.254.170.2/32", "cloud metadata address"),	/* AWS ECS task credentials */
+	RANGE("100.100.100.200/32", "cloud metadata address"),	/* Alibaba */
+	RANGE("168.63.129.16/32", "cloud metadata address"),	/* Azure WireServer */
+	RANGE("192.0.0.192/32", "cloud metadata address"),	/* Oracle */
 	RANGE("0.0.0.0/8", "\"this network\" address"),
 	RANGE("10.0.0.0/8", "private address"),
 	RANGE("100.64.0.0/10", "shared (CGNAT) address"),
 	RANGE("127.0.0.0/8", "loopback address"),
 	RANGE("169.254.0.0/16", "link-local address"),
 	RANGE("172.16.0.0/12", "private address"),
+	RANGE("192.0.0.0/24", "IETF protocol assignment address"),
+	RANGE("192.0.2.0/24", "documentation address"),
+	RANGE("192.88.99.0/24", "6to4 relay anycast address"),
 	RANGE("192.168.0.0/16", "private address"),
 	RANGE("198.18.0.0/15", "benchmarking address"),
+	RANGE("198.51.100.0/24", "documentation address"),
+	RANGE("203.0.113.0/24", "documentation address"),
 	RANGE("224.0.0.0/4", "multicast address"),
 	RANGE("240.0.0.0/4", "reserved address"),
 };
@@ -59,6 +72,8 @@ static const struct Range v6_blocked[] = {
 	RANGE("::1/128", "loopback address"),
 	RANGE("fd00:ec2::254/128", "cloud metadata address"),
 	RANGE("64:ff9b:1::/48", "local-use NAT64 address"),
+	RANGE("100::/64", "discard-only address"),
+	RANGE("2001:db8::/32", "documentation address"),
 	RANGE("fc00::/7", "unique local address"),
 	RANGE("fe80::/10", "link-local address"),
 	RANGE("fec0::/10", "site-local address"),
@@ -287,8 +302,20 @@ void addrpolicy_free(struct AddrPolicy *p)
 {
 	if (!p)
 		return;
-	free(p->nets);
+	free(p->allowed.nets);
+	free(p->denied.nets);
 	free(p);
+}
+
+static void list_copy(struct NetList *dst, const struct NetList *src)
+{
+	if (src->n == 0)
+		return;
+	dst->nets = calloc((size_t)src->n, sizeof(*dst->nets));
+	if (!dst->nets)
+		fatal("out of memory");
+	memcpy(dst->nets, src->nets, (size_t)src->n * sizeof(*dst->nets));
+	dst->n = dst->cap = src->n;
 }
 
 struct AddrPolicy *addrpolicy_clone(const struct AddrPolicy *p)
@@ -298,42 +325,47 @@ struct AddrPolicy *addrpolicy_clone(const struct AddrPolicy *p)
 	if (!p)
 		return NULL;
 	c = addrpolicy_new(p->allow_private);
-	if (p->n > 0) {
-		c->nets = calloc((size_t)p->n, sizeof(*c->nets));
-		if (!c->nets)
-			fatal("out of memory");
-		memcpy(c->nets, p->nets, (size_t)p->n * sizeof(*c->nets));
-		c->n = c->cap = p->n;
-	}
+	list_copy(&c->allowed, &p->allowed);
+	list_copy(&c->denied, &p->denied);
 	return c;
 }
 
-bool addrpolicy_allow_network(struct AddrPolicy *p, const char *cidr, char *err, size_t errsize)
+static bool list_add(struct NetList *l, const char *cidr, char *err, size_t errsize)
 {
 	struct Net net;
 
 	if (!parse_net(cidr, &net, err, errsize))
 		return false;
-	if (p->n == p->cap) {
-		int cap = p->cap ? p->cap * 2 : 8;
-		struct Net *nets = realloc(p->nets, (size_t)cap * sizeof(*nets));
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 8;
+		struct Net *nets = realloc(l->nets, (size_t)cap * sizeof(*nets));
 
 		if (!nets)
 			fatal("out of memory");
-		p->nets = nets;
-		p->cap = cap;
+		l->nets = nets;
+		l->cap = cap;
 	}
-	p->nets[p->n++] = net;
+	l->nets[l->n++] = net;
 	return true;
 }
 
-static bool in_allow_list(const struct AddrPolicy *p, const struct Addr *a)
+bool addrpolicy_allow_network(struct AddrPolicy *p, const char *cidr, char *err, size_t errsize)
 {
-	for (int i = 0; i < p->n; i++) {
-		if (net_contains(&p->nets[i], a))
-			return true;
+	return list_add(&p->allowed, cidr, err, errsize);
+}
+
+bool addrpolicy_deny_network(struct AddrPolicy *p, const char *cidr, char *err, size_t errsize)
+{
+	return list_add(&p->denied, cidr, err, errsize);
+}
+
+static const struct Net *in_list(const struct NetList *l, const struct Addr *a)
+{
+	for (int i = 0; i < l->n; i++) {
+		if (net_contains(&l->nets[i], a))
+			return &l->nets[i];
 	}
-	return false;
+	return NULL;
 }
 
 static void explain(const struct Addr *a, const struct Verdict *v, char *why, size_t whysize)
@@ -349,13 +381,38 @@ static void explain(const struct Addr *a, const struct Verdict *v, char *why, si
 		snprintf(why, whysize, "%s is a %s", text, v->range->what);
 }
 
+/* The operator's denied networks win over everything, the IPv4 an IPv6 form carries included. */
+static bool denied(const struct AddrPolicy *p, const struct Addr *a, char *why, size_t whysize)
+{
+	struct Addr v4[2];
+	const char *form;
+	const struct Net *hit = in_list(&p->denied, a);
+	int n = hit || a->family != AF_INET6 ? 0 : embedded_v4(a->b, v4, &form);
+	char text[INET6_ADDRSTRLEN], net[INET6_ADDRSTRLEN];
+
+	for (int i = 0; i < n && !hit; i++)
+		hit = in_list(&p->denied, &v4[i]);
+	if (!hit)
+		return false;
+	if (why && whysize) {
+		addr_text(a, text, sizeof(text));
+		addr_text(&hit->addr, net, sizeof(net));
+		snprintf(why, whysize, "%s is in a denied network (%s/%d, callback.denied_networks)", text, net,
+			 hit->prefix);
+	}
+	return true;
+}
+
 static bool check_addr(const struct AddrPolicy *p, const struct Addr *a, char *why, size_t whysize)
 {
-	struct Verdict v = classify(a);
+	struct Verdict v;
 
+	if (denied(p, a, why, whysize))
+		return false;
+	v = classify(a);
 	if (!v.range || p->allow_private)
 		return true;
-	if (in_allow_list(p, a) || (v.form && in_allow_list(p, &v.via)))
+	if (in_list(&p->allowed, a) || (v.form && in_list(&p->allowed, &v.via)))
 		return true;
 	explain(a, &v, why, whysize);
 	return false;

@@ -9,15 +9,21 @@
  * "this network" 0/8, reserved 240/4 with the broadcast address,
  * benchmarking 198.18/15, multicast (224/4, ff00::/8), unique local
  * fc00::/7, site-local fec0::/10, unspecified ::, local-use NAT64
- * 64:ff9b:1::/48 and the cloud metadata addresses 169.254.169.254,
- * 100.100.100.200 and fd00:ec2::254.  IPv6 forms that carry an IPv4
+ * 64:ff9b:1::/48, IETF protocol assignments 192.0.0.0/24, the
+ * documentation ranges (192.0.2/24, 198.51.100/24, 203.0.113/24,
+ * 2001:db8::/32), the 6to4 relay anycast 192.88.99/24, discard-only
+ * 100::/64 and the cloud metadata addresses 169.254.169.254,
+ * 169.254.170.2, 100.100.100.200, 168.63.129.16, 192.0.0.192 and
+ * fd00:ec2::254.  IPv6 forms that carry an IPv4
  * address are judged by that IPv4 address: IPv4-mapped ::ffff:0:0/96,
  * IPv4-translated ::ffff:0:0:0/96, IPv4-compatible ::/96, NAT64
  * 64:ff9b::/96, 6to4 2002::/16 and Teredo 2001::/32 (server and client).
  *
  * allow_private_networks opens every blocked range; an allow-list of
  * subnets opens the addresses inside them (an IPv4 subnet also opens the
- * IPv6 forms carrying one of its addresses).
+ * IPv6 forms carrying one of its addresses).  A deny-list of subnets (the
+ * operator's own ranges) blocks the addresses inside them whatever the
+ * rest says, IPv6 forms carrying one of them included.
  */
 #ifndef CHARGEGATE_ADDRPOLICY_H
 #define CHARGEGATE_ADDRPOLICY_H
@@ -39,6 +45,8 @@ struct AddrPolicy *addrpolicy_clone(const struct AddrPolicy *p);
  * subnet or has bits set after the prefix.
  */
 bool addrpolicy_allow_network(struct AddrPolicy *p, const char *cidr, char *err, size_t errsize);
+/* Block the subnet cidr whatever else allows it (same forms and errors). */
+bool addrpolicy_deny_network(struct AddrPolicy *p, const char *cidr, char *err, size_t errsize);
 
 /*
  * May a connection go to sa?  true when allowed.  false fills why (may be

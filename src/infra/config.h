@@ -40,6 +40,8 @@ struct Config {
 	bool callback_allow_private_networks;
 	char *callback_allowed_networks[CONFIG_MAX_NETWORKS];
 	int callback_allowed_networks_len;
+	char *callback_denied_networks[CONFIG_MAX_NETWORKS];
+	int callback_denied_networks_len;
 	int64_t callback_max_retry_after_ms;
 	int callback_concurrency;
 	int callback_per_destination_concurrency;

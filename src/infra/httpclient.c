@@ -52,6 +52,7 @@ struct Transfer {
 	CURL *easy;			/* NULL until it starts */
 	bool added;			/* to the multi handle */
 	struct curl_slist *headers;
+	struct curl_slist *resolve;
 	char *url;
 	char *body;
 	size_t body_len;
@@ -66,7 +67,9 @@ struct Transfer {
 	size_t resp_len;
 	size_t resp_alloc;
 	bool truncated;
-	bool blocked;
+	bool blocked;			/* some address was refused by the policy */
+	int addresses;			/* addresses libcurl tried to connect to (or reused) */
+	int blocked_addresses;		/* of them, refused by the policy */
 	char blocked_why[256];
 	char errbuf[CURL_ERROR_SIZE];
 	struct timespec started;
@@ -185,6 +188,8 @@ static struct Transfer *transfer_new(struct HttpClient *c, const struct HttpClie
 	t->body_len = req->body_len;
 	for (const char *const *h = req->headers; h && *h; h++)
 		t->headers = slist_add(t->headers, *h);
+	for (const char *const *r = req->resolve; r && *r; r++)
+		t->resolve = slist_add(t->resolve, *r);
 	/* no "Expect: 100-continue" round trip */
 	t->headers = slist_add(t->headers, "Expect:");
 	t->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : HTTPCLIENT_DEFAULT_TIMEOUT_MS;
@@ -200,6 +205,7 @@ static void transfer_free(struct Transfer *t)
 	if (t->easy)
 		curl_easy_cleanup(t->easy);
 	curl_slist_free_all(t->headers);
+	curl_slist_free_all(t->resolve);
 	addrpolicy_free(t->policy);
 	free(t->url);
 	free(t->body);
@@ -248,6 +254,7 @@ static void note_blocked(struct Transfer *t, const char *why)
 	else if (!t->blocked)
 		snprintf(t->blocked_why, sizeof(t->blocked_why), "%s", why);
 	t->blocked = true;
+	t->blocked_addresses++;
 	log_debug("httpclient: refused to connect to %s: %s", t->url, why);
 }
 
@@ -260,6 +267,7 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose, struct 
 
 	if (purpose != CURLSOCKTYPE_IPCXN)
 		return CURL_SOCKET_BAD;
+	t->addresses++;
 	if (!addrpolicy_check_sockaddr(t->policy, &addr->addr, (socklen_t)addr->addrlen, why, sizeof(why))) {
 		note_blocked(t, why);
 		return CURL_SOCKET_BAD;
@@ -280,13 +288,17 @@ static int prereq_cb(void *clientp, char *primary_ip, char *local_ip, int primar
 
 	if (addrpolicy_check_text(t->policy, primary_ip, why, sizeof(why)))
 		return CURL_PREREQFUNC_OK;
+	t->addresses = t->blocked_addresses = 0;	/* the one peer decides */
+	t->addresses++;
 	note_blocked(t, why);
 	return CURL_PREREQFUNC_ABORT;
 }
 
 static enum HttpClientError classify(const struct Transfer *t, CURLcode rc)
 {
-	if (t->blocked && (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK))
+	/* final only when every address was refused: one that failed otherwise may work next time */
+	if (t->blocked && t->blocked_addresses == t->addresses &&
+	    (rc == CURLE_COULDNT_CONNECT || rc == CURLE_ABORTED_BY_CALLBACK))
 		return HTTPC_ERR_BLOCKED_ADDRESS;
 	switch (rc) {
 	case CURLE_COULDNT_RESOLVE_HOST:
@@ -442,6 +454,8 @@ static bool setup_easy(struct Transfer *t)
 	EASY_SET(t, CURLOPT_USERAGENT, USER_AGENT);
 	EASY_SET(t, CURLOPT_WRITEFUNCTION, write_cb);
 	EASY_SET(t, CURLOPT_WRITEDATA, t);
+	if (t->resolve)
+		EASY_SET(t, CURLOPT_RESOLVE, t->resolve);
 	return t->policy ? setup_policy(t) : true;
 }
 
@@ -767,6 +781,9 @@ const char *httpclient_error_class_name(const struct HttpClientResponse *resp, c
 	return buf;
 }
 
+/* The longest Retry-After read: about 300 years (the sender caps it far lower). */
+#define RETRY_AFTER_CAP_S INT64_C(9999999999)
+
 static bool all_digits(const char *s, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -794,11 +811,14 @@ int64_t httpclient_parse_retry_after(const char *value, time_t now)
 	if (all_digits(buf, n)) {
 		/* more than ten digits is more than 300 years: cap it */
 		if (n > 10)
-			return (int64_t)9999999999 * 1000;
+			return RETRY_AFTER_CAP_S * 1000;
 		return (int64_t)strtoll(buf, NULL, 10) * 1000;
 	}
 	when = curl_getdate(buf, NULL);
 	if (when == (time_t)-1)
 		return -1;
-	return when > now ? (int64_t)(when - now) * 1000 : 0;
+	if (when <= now)
+		return 0;
+	/* a date far in the future (libcurl reads odd years) must not overflow */
+	return (int64_t)(when - now > RETRY_AFTER_CAP_S ? RETRY_AFTER_CAP_S : when - now) * 1000;
 }

@@ -12,7 +12,9 @@
  * With an address policy, every address libcurl is about to connect to is
  * checked before the socket is opened, and the peer of a reused connection
  * before the request is sent, so a request only reaches checked addresses
- * (DESIGN §5; DNS rebinding cannot slip through).
+ * (DESIGN §5; DNS rebinding cannot slip through).  A name whose addresses
+ * are partly blocked is tried on the others; HTTPC_ERR_BLOCKED_ADDRESS
+ * (final) means every address was refused.
  *
  * The callback of a request is called exactly once, from the event loop,
  * never from inside httpclient_post.  It must not free the client.
@@ -50,6 +52,11 @@ struct HttpClientRequest {
 	long connect_timeout_ms;	/* 0: the same as timeout_ms */
 	size_t max_response_bytes;	/* 0: HTTPCLIENT_DEFAULT_MAX_RESPONSE */
 	const struct AddrPolicy *policy;	/* NULL: any address; copied */
+	/*
+	 * NULL-terminated "host:port:address[,address...]" entries that take
+	 * the place of DNS for those names (curl's --resolve), or NULL; copied.
+	 */
+	const char *const *resolve;
 };
 
 /*

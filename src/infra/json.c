@@ -25,12 +25,55 @@ static bool is_bare_byte(unsigned char c)
 	return c != '\0' && (is_json_space(c) || strchr("{}[],:-+.eE0123456789truefalsn", c) != NULL);
 }
 
+static size_t utf8_seq_len(const unsigned char *p, size_t n);
+
+static int hex_value(const char *p, size_t n)
+{
+	int v = 0;
+
+	if (n < 4)
+		return -1;
+	for (int i = 0; i < 4; i++) {
+		char c = p[i];
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+/*
+ * The escape at buf[i] ('\'); returns its length, or 0 (with *why) for a
+ * \u escape of half a surrogate pair: no code point, whatever a reader
+ * would make of it.
+ */
+static size_t escape_len(const char *buf, size_t i, size_t len, const char **why)
+{
+	int u, low;
+
+	if (i + 1 >= len || buf[i + 1] != 'u')
+		return 2;
+	u = hex_value(buf + i + 2, len - i - 2);
+	if (u < 0xd800 || u > 0xdfff)
+		return 6;
+	low = u <= 0xdbff && i + 7 < len && buf[i + 6] == '\\' && buf[i + 7] == 'u'
+		      ? hex_value(buf + i + 8, len - i - 8) : -1;
+	if (low >= 0xdc00 && low <= 0xdfff)
+		return 12;
+	*why = "unpaired UTF-16 surrogate escape";
+	return 0;
+}
+
 /*
  * json-c's strict mode still lets through a few things JSON forbids: NUL
  * (it ends the parse early), raw control characters in strings, single
- * quotes, NaN/Infinity and "1.".  Scan buf[0..len), which json-c has
- * accepted as far as it goes, and return the offset of the first such byte
- * (setting *why), or len when there is none.
+ * quotes, NaN/Infinity, "1.", and (its UTF-8 check is loose) overlong
+ * forms, encoded surrogates, code points above U+10FFFF and unpaired
+ * surrogate escapes.  Scan buf[0..len), which json-c has accepted as far
+ * as it goes, and return the offset of the first such byte (setting *why),
+ * or len when there is none.
  */
 static size_t lex_check(const char *buf, size_t len, const char **why)
 {
@@ -38,20 +81,32 @@ static size_t lex_check(const char *buf, size_t len, const char **why)
 
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)buf[i];
+		size_t n;
 
 		if (c == '\0') {
 			*why = "NUL byte";
 			return i;
+		}
+		if (c >= 0x80) {
+			if ((n = utf8_seq_len((const unsigned char *)buf + i, len - i)) == 0) {
+				*why = "invalid UTF-8";
+				return i;
+			}
+			i += n - 1;
+			continue;
 		}
 		if (in_string) {
 			if (c < 0x20) {
 				*why = "control character in string";
 				return i;
 			}
-			if (c == '\\' && i + 1 < len && (buf[i + 1] == '"' || buf[i + 1] == '\\'))
-				i++;
-			else if (c == '"')
+			if (c == '\\') {
+				if ((n = escape_len(buf, i, len, why)) == 0)
+					return i;
+				i += n - 1;
+			} else if (c == '"') {
 				in_string = false;
+			}
 			continue;
 		}
 		if (c == '"') {

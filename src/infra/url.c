@@ -28,6 +28,12 @@ static bool check_bytes(const char *url, size_t len, char *err, size_t errsize)
 				 c, i);
 			return false;
 		}
+		/* printable ASCII that RFC 3986 does not allow in a URL: percent-encode it */
+		if (strchr("<>\"{}|^`\\", c)) {
+			snprintf(err, errsize, "must not contain the character '%c' (at offset %zu): RFC 3986 does not allow it; "
+					       "percent-encode it", c, i);
+			return false;
+		}
 	}
 	return true;
 }

@@ -20,7 +20,8 @@ struct CallbackUrl {
  * Check url[0..len) as a callback URL: an absolute http or https URL
  * ("scheme://", scheme in any case) with a non-empty host, at most
  * URL_MAX_LEN bytes, printable ASCII only (no whitespace, control or
- * non-ASCII bytes; percent-encode them), no user information, no IPv6 zone
+ * non-ASCII bytes, nor < > " { } | ^ ` \ which RFC 3986 does not allow;
+ * percent-encode them), no user information, no IPv6 zone
  * identifier, port 1..65535 when given.  A fragment is accepted; it is
  * never sent.  On success fills *out unless out is NULL.  On failure err
  * gets a detail phrase for the callback_url member, e.g. "must not contain

@@ -61,6 +61,8 @@ for u in '"ftp://cpo.example.com/callbacks/start"' '"cpo.example.com/callbacks/s
 	'"https://user:secret@cpo.example.com/callbacks/start"' \
 	'"https://user@cpo.example.com/callbacks/start"' \
 	'"javascript:alert(1)"' '"mailto:ops@cpo.example.com"' '"file:///etc/passwd"' \
+	'"https://cpo.example.com/<script>"' '"https://cpo.example.com/a\\\\b"' '"https://cpo.example.com/{x}"' \
+	'"https://cpo.example.com/a|b"' '"https://cpo.example.com/a^b"' '"https://cpo.example.com/\"q\""' \
 	'""' "$URL2049" '42' 'null' 'true' '["https://cpo.example.com/"]' '{}'; do
 	invalid "callback_url $(printf '%s' "$u" | cut -c1-50) is rejected" callback_url \
 		"$(body "$SID" "$TOK" "$u")"
@@ -103,6 +105,13 @@ done
 invalid "invalid UTF-8 in a string is rejected" '*' \
 	"$(body "$SID" "\"tok$(printf '\377\376')en\"" "$URL")"
 invalid "a lone UTF-16 surrogate escape is rejected" '*' "$(body "$SID" '"tok\ud800en"' "$URL")"
+# in a member nobody reads, too
+invalid "an overlong UTF-8 form in an unknown member is rejected" body \
+	"{\"station_id\":$SID,\"driver_token\":$TOK,\"callback_url\":$URL,\"x\":\"$(printf '\300\257')\"}"
+invalid "an encoded surrogate in an unknown member is rejected" body \
+	"{\"station_id\":$SID,\"driver_token\":$TOK,\"callback_url\":$URL,\"x\":\"$(printf '\355\240\200')\"}"
+invalid "a code point above U+10FFFF in an unknown member is rejected" body \
+	"{\"station_id\":$SID,\"driver_token\":$TOK,\"callback_url\":$URL,\"x\":\"$(printf '\364\220\200\200')\"}"
 
 # --- 413: a body over 16 KiB ---------------------------------------------------------------
 # padded FILE SIZE: a valid request of exactly SIZE bytes (an unknown member pads it)

@@ -1,6 +1,7 @@
 /*
  * SSRF protection (DESIGN §5): every blocked range, the IPv6 forms that
- * carry an IPv4 address, allow_private_networks and the allow-list.
+ * carry an IPv4 address, allow_private_networks, the allow-list and the
+ * deny-list.
  */
 #include "autoconfig.h"
 
@@ -80,6 +81,11 @@ START_TEST(blocks_every_ipv4_range)
 	expect_blocked("198.19.255.255", "benchmarking");
 	expect_blocked("224.0.0.1", "multicast address (224.0.0.0/4)");
 	expect_blocked("239.255.255.255", "multicast");
+	expect_blocked("192.0.0.8", "IETF protocol assignment address (192.0.0.0/24)");
+	expect_blocked("192.0.2.1", "documentation address (192.0.2.0/24)");
+	expect_blocked("198.51.100.7", "documentation address (198.51.100.0/24)");
+	expect_blocked("203.0.113.255", "documentation address (203.0.113.0/24)");
+	expect_blocked("192.88.99.1", "6to4 relay anycast address (192.88.99.0/24)");
 }
 END_TEST
 
@@ -87,6 +93,10 @@ START_TEST(names_cloud_metadata_addresses)
 {
 	expect_blocked("169.254.169.254", "cloud metadata address (169.254.169.254/32)");
 	expect_blocked("100.100.100.200", "cloud metadata address (100.100.100.200/32)");
+	expect_blocked("169.254.170.2", "cloud metadata address (169.254.170.2/32)");
+	expect_blocked("168.63.129.16", "cloud metadata address (168.63.129.16/32)");
+	expect_blocked("192.0.0.192", "cloud metadata address (192.0.0.192/32)");
+	expect_blocked("::ffff:168.63.129.16", "cloud metadata address (168.63.129.16/32) in IPv4-mapped form");
 	expect_blocked("fd00:ec2::254", "cloud metadata address (fd00:ec2::254/128)");
 }
 END_TEST
@@ -103,6 +113,9 @@ START_TEST(range_edges_are_exact)
 	expect_public("192.167.255.255");
 	expect_public("169.253.255.255");
 	expect_public("11.0.0.0");
+	expect_public("168.63.129.15");
+	expect_public("192.0.1.255");
+	expect_public("192.0.3.0");
 	expect_public("1.1.1.1");
 	expect_public("93.184.216.34");
 }
@@ -119,6 +132,8 @@ START_TEST(blocks_every_ipv6_range)
 	expect_blocked("fec0::1", "site-local address (fec0::/10)");
 	expect_blocked("ff02::1", "multicast address (ff00::/8)");
 	expect_blocked("64:ff9b:1::1", "local-use NAT64");
+	expect_blocked("2001:db8::1", "documentation address (2001:db8::/32)");
+	expect_blocked("100::1", "discard-only address (100::/64)");
 	expect_public("2001:4860:4860::8888");
 	expect_public("2606:4700:4700::1111");
 	expect_public("fbff::1");
@@ -185,6 +200,27 @@ START_TEST(allow_list_opens_only_its_subnets)
 }
 END_TEST
 
+START_TEST(deny_list_wins_over_everything)
+{
+	struct AddrPolicy *p = addrpolicy_new(true);
+	char err[128], why[256] = "";
+
+	ck_assert(addrpolicy_allow_network(p, "10.0.0.0/8", err, sizeof(err)));
+	ck_assert(addrpolicy_deny_network(p, "10.1.0.0/16", err, sizeof(err)));
+	ck_assert(addrpolicy_deny_network(p, "93.184.216.0/24", err, sizeof(err)));
+	ck_assert(!addrpolicy_deny_network(p, "93.184.216.1/24", err, sizeof(err)));
+	expect_allowed(p, "10.2.0.1");
+	ck_assert(!addrpolicy_check_text(p, "10.1.2.3", why, sizeof(why)));
+	ck_assert_str_eq(why, "10.1.2.3 is in a denied network (10.1.0.0/16, callback.denied_networks)");
+	ck_assert(!addrpolicy_check_text(p, "93.184.216.34", why, sizeof(why)));
+	ck_assert(!addrpolicy_check_text(p, "::ffff:93.184.216.34", why, sizeof(why)));
+	ck_assert_msg(strstr(why, "denied network (93.184.216.0/24"), "%s", why);
+	ck_assert(!addrpolicy_check_text(p, "2002:5db8:d822::1", why, sizeof(why)));	/* 6to4 of 93.184.216.34 */
+	expect_allowed(p, "93.184.217.1");
+	addrpolicy_free(p);
+}
+END_TEST
+
 START_TEST(allow_list_rejects_bad_subnets)
 {
 	struct AddrPolicy *p = addrpolicy_new(false);
@@ -243,7 +279,7 @@ START_TEST(checks_socket_addresses)
 	inet_pton(AF_INET6, "::ffff:192.168.1.1", &sin6.sin6_addr);
 	ck_assert(!addrpolicy_check_sockaddr(p, (struct sockaddr *)&sin6, sizeof(sin6), why, sizeof(why)));
 	ck_assert_str_eq(why, "::ffff:192.168.1.1 is a private address (192.168.0.0/16) in IPv4-mapped form");
-	inet_pton(AF_INET6, "2001:db8::1", &sin6.sin6_addr);
+	inet_pton(AF_INET6, "2606:4700:4700::1111", &sin6.sin6_addr);
 	ck_assert(addrpolicy_check_sockaddr(p, (struct sockaddr *)&sin6, sizeof(sin6), NULL, 0));
 
 	memset(&other, 0, sizeof(other));
@@ -268,6 +304,7 @@ static Suite *addrpolicy_suite(void)
 	tcase_add_test(tc, judges_ipv6_forms_by_their_ipv4_address);
 	tcase_add_test(tc, allow_private_networks_opens_every_range);
 	tcase_add_test(tc, allow_list_opens_only_its_subnets);
+	tcase_add_test(tc, deny_list_wins_over_everything);
 	tcase_add_test(tc, allow_list_rejects_bad_subnets);
 	tcase_add_test(tc, clone_keeps_flag_and_list);
 	tcase_add_test(tc, checks_socket_addresses);

@@ -418,6 +418,13 @@ START_TEST(retry_after_parser)
 	ck_assert_int_eq(httpclient_parse_retry_after("", 0), -1);
 	ck_assert_int_eq(httpclient_parse_retry_after("-5", 0), -1);
 	ck_assert_int_eq(httpclient_parse_retry_after("1.5", 0), -1);
+	/* found by tests/fuzz/fuzz_retry_after.c: a date libcurl reads as far in the future overflowed */
+	ck_assert_int_eq(httpclient_parse_retry_after("Wed,\xf9" "2t 7:2:2]:1112012012[Oct 7:2:2]:00 G", 1764000000),
+			 INT64_C(9999999999) * 1000);
+	ck_assert_int_eq(httpclient_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", 1764000000),
+			 INT64_C(9999999999) * 1000);
+	ck_assert_int_eq(httpclient_parse_retry_after("Sat, 25 Nov 2028 16:00:00 GMT", 1764000000),
+			 (INT64_C(1858780800) - 1764000000) * 1000);
 }
 END_TEST
 
@@ -462,6 +469,58 @@ START_TEST(policy_allows_private_when_opened)
 	ck_assert_int_eq(f.res[1].status, 200);
 	addrpolicy_free(open);
 	addrpolicy_free(listed);
+}
+END_TEST
+
+/* A name resolving to addresses, some of them blocked: the others are tried. */
+START_TEST(policy_judges_each_address_of_a_name)
+{
+	struct AddrPolicy *loopback_only = addrpolicy_new(false);
+	struct HttpClientRequest req = { 0 };
+	char err[128], url[256], mixed[64], dead[64], blocked[64];
+	const char *r0[] = { mixed, NULL }, *r1[] = { dead, NULL }, *r2[] = { blocked, NULL };
+
+	ck_assert(addrpolicy_allow_network(loopback_only, "127.0.0.0/8", err, sizeof(err)));
+	snprintf(mixed, sizeof(mixed), "mixed.test:%d:10.0.0.1,127.0.0.1", f.peer.port);
+	snprintf(dead, sizeof(dead), "dead.test:%d:10.0.0.1,127.0.0.2", f.peer.port);
+	snprintf(blocked, sizeof(blocked), "blocked.test:%d:10.0.0.1,192.168.1.1", f.peer.port);
+	req.policy = loopback_only;
+	req.timeout_ms = 2000;
+	req.resolve = r0;
+	url_for(url, sizeof(url), "mixed.test", "/ok");
+	post_full(0, url, &req);
+	req.resolve = r1;
+	url_for(url, sizeof(url), "dead.test", "/ok");
+	post_full(1, url, &req);
+	req.resolve = r2;
+	url_for(url, sizeof(url), "blocked.test", "/ok");
+	post_full(2, url, &req);
+	wait_for(3);
+	ck_assert_msg(f.res[0].error == HTTPC_OK && f.res[0].status == 200, "mixed: %s", f.res[0].error_text);
+	ck_assert_msg(f.res[1].error == HTTPC_ERR_CONNECT, "one refused by the policy, one refusing: %s",
+		      f.res[1].error_text);
+	ck_assert_str_eq(f.res[1].cls, "connect");
+	ck_assert_int_eq(f.res[2].error, HTTPC_ERR_BLOCKED_ADDRESS);
+	addrpolicy_free(loopback_only);
+}
+END_TEST
+
+START_TEST(denied_networks_win_over_everything)
+{
+	struct AddrPolicy *p = addrpolicy_new(true);
+	struct HttpClientRequest req = { 0 };
+	char err[128];
+
+	ck_assert(addrpolicy_allow_network(p, "127.0.0.0/8", err, sizeof(err)));
+	ck_assert(addrpolicy_deny_network(p, "127.0.0.0/24", err, sizeof(err)));
+	req.policy = p;
+	post(0, "/ok", &req);
+	wait_for(1);
+	ck_assert_int_eq(f.res[0].error, HTTPC_ERR_BLOCKED_ADDRESS);
+	ck_assert_msg(strstr(f.res[0].error_text, "127.0.0.1 is in a denied network (127.0.0.0/24"), "%s",
+		      f.res[0].error_text);
+	ck_assert_int_eq(f.peer.requests, 0);
+	addrpolicy_free(p);
 }
 END_TEST
 
@@ -575,6 +634,8 @@ static Suite *httpclient_suite(void)
 	tcase_add_test(tc, retry_after_parser);
 	tcase_add_test(tc, policy_blocks_loopback_before_connecting);
 	tcase_add_test(tc, policy_allows_private_when_opened);
+	tcase_add_test(tc, policy_judges_each_address_of_a_name);
+	tcase_add_test(tc, denied_networks_win_over_everything);
 	tcase_add_test(tc, reused_connection_is_checked_again);
 	tcase_add_test(tc, concurrency_bound_is_respected_in_fifo_order);
 	tcase_add_test(tc, errors_are_reported_from_the_loop);
