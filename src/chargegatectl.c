@@ -4,6 +4,8 @@
  */
 #include "autoconfig.h"
 
+#include "ctl/apikeycmd.h"
+#include "ctl/ctldb.h"
 #include "infra/config.h"
 #include "infra/log.h"
 #include "infra/migrate.h"
@@ -31,6 +33,9 @@ static void usage(FILE *out)
 		"  replay SUBSCRIPTION [BATCH..] make dead letters ready again (all, or the given batches)\n"
 		"  discard SUBSCRIPTION [BATCH..] delete dead letters (all, or the given batches)\n"
 		"  purge                         apply the retention policy now (queue.retention)\n"
+		"  api-key create NAME           make a new API key and print it (only this once)\n"
+		"  api-key list                  API keys with their creation, last use and revocation\n"
+		"  api-key revoke NAME           refuse the key from now on (every daemon within 5 s)\n"
 		"  version                       print the version\n"
 		"options:\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG " when it exists)\n"
@@ -38,30 +43,9 @@ static void usage(FILE *out)
 		"The database comes from database.url or CHARGEGATE_DATABASE_URL.\n");
 }
 
-static PGconn *connect_or_die(const struct Config *cfg)
-{
-	PGconn *conn;
-	char msg[1024];
-
-	if (!cfg->database_url || !*cfg->database_url) {
-		fprintf(stderr, "chargegatectl: database.url is not set: set it in the configuration file or in "
-				"CHARGEGATE_DATABASE_URL\n");
-		exit(1);
-	}
-	conn = PQconnectdb(cfg->database_url);
-	if (PQstatus(conn) != CONNECTION_OK) {
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
-		msg[strcspn(msg, "\n")] = '\0';
-		fprintf(stderr, "chargegatectl: could not connect to the database: %s\n", msg);
-		PQfinish(conn);
-		exit(1);
-	}
-	return conn;
-}
-
 static int cmd_migrate(const struct Config *cfg)
 {
-	PGconn *conn = connect_or_die(cfg);
+	PGconn *conn = ctl_connect(cfg);
 	char err[2048];
 	bool ok = migrate_apply(conn, migrate_sqldir(), stdout, err, sizeof(err));
 
@@ -93,7 +77,7 @@ static void print_query(PGconn *conn, const char *title, const char *sql)
 
 static int cmd_status(const struct Config *cfg)
 {
-	PGconn *conn = connect_or_die(cfg);
+	PGconn *conn = ctl_connect(cfg);
 	char err[1024];
 	int v = migrate_current_version(conn, err, sizeof(err));
 
@@ -154,7 +138,7 @@ static int cmd_relay_once(const struct Config *cfg)
 				"the daemon relays\n", cfg->transport_kind);
 		return 1;
 	}
-	conn = connect_or_die(cfg);
+	conn = ctl_connect(cfg);
 	names = PQexec(conn, "SELECT name FROM chargegate.outbox ORDER BY name");
 	if (PQresultStatus(names) != PGRES_TUPLES_OK) {
 		fprintf(stderr, "chargegatectl: could not list the outboxes: %s", PQresultErrorMessage(names));
@@ -208,7 +192,7 @@ static int cmd_dead_letters(const struct Config *cfg, bool replay, int argc, cha
 	strcat(ids, "}");
 	params[0] = argv[0];
 	params[1] = argc > 1 ? ids : NULL;
-	conn = connect_or_die(cfg);
+	conn = ctl_connect(cfg);
 	ok = exec_count(conn,
 			replay ? "SELECT chargegate.replay_dead_letters($1, $2::bigint[])"
 			       : "SELECT chargegate.discard_dead_letters($1, $2::bigint[])",
@@ -221,7 +205,7 @@ static int cmd_dead_letters(const struct Config *cfg, bool replay, int argc, cha
 
 static int cmd_list_dead(const struct Config *cfg)
 {
-	PGconn *conn = connect_or_die(cfg);
+	PGconn *conn = ctl_connect(cfg);
 
 	print_query(conn, "dead letters:",
 		    "SELECT subscription, batch_id, event_type, aggregate_id AS request_id, attempts, dead_since,"
@@ -233,7 +217,7 @@ static int cmd_list_dead(const struct Config *cfg)
 /* Retention now, in bounded batches, instead of waiting for the daemon. */
 static int cmd_purge(const struct Config *cfg)
 {
-	PGconn *conn = connect_or_die(cfg);
+	PGconn *conn = ctl_connect(cfg);
 	char ms[32];
 	const char *params[1] = { ms };
 	long long n;
@@ -282,6 +266,8 @@ static int run_command(const struct Config *cfg, const char *cmd, int argc, char
 		return cmd_dead_letters(cfg, strcmp(cmd, "replay") == 0, argc, argv);
 	if (strcmp(cmd, "purge") == 0)
 		return no_args(cmd, argc) ? cmd_purge(cfg) : 2;
+	if (strcmp(cmd, "api-key") == 0)
+		return ctl_api_key(cfg, argc, argv);
 	fprintf(stderr, "chargegatectl: unknown command \"%s\"\n", cmd);
 	usage(stderr);
 	return 2;

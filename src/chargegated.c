@@ -26,6 +26,7 @@
 #include "queue/transport.h"
 #include "queue/transport_loader.h"
 #include "request/api.h"
+#include "request/apikeys.h"
 #include "request/ingest.h"
 #include "request/status.h"
 
@@ -73,6 +74,7 @@ struct Daemon {
 	struct RequestStatus *status;
 	struct Ingest *ingest;
 	struct Api *api;
+	struct ApiKeys *keys;	/* NULL: http.api_keys off */
 	struct HttpServer *http;
 	struct event *sigterm, *sigint, *sighup, *drain_timer;
 	bool draining;
@@ -337,6 +339,25 @@ static void setup_contexts(struct Daemon *d)
 	d->status = request_status_new(d->base, d->transport, &d->qs);
 }
 
+/* http.api_keys = auto: keys unless only this host can connect (DESIGN §3). */
+static bool api_keys_required(const struct Config *cfg)
+{
+	bool loopback = httpserver_listen_is_loopback(cfg->http_listen);
+	bool on = strcmp(cfg->http_api_keys, "required") == 0 ||
+		  (strcmp(cfg->http_api_keys, "auto") == 0 && !loopback);
+
+	if (on)
+		log_info("http: API keys required on /v1 (http.api_keys = %s%s)", cfg->http_api_keys,
+			 strcmp(cfg->http_api_keys, "auto") == 0 ? ", and http.listen is not a loopback address" : "");
+	else if (strcmp(cfg->http_api_keys, "off") == 0 && !loopback)
+		log_warning("http: http.api_keys = off while listening on %s: anyone who reaches it can submit and read "
+			 "requests", cfg->http_listen);
+	else
+		log_info("http: API keys off (http.api_keys = %s, listening on loopback %s)", cfg->http_api_keys,
+			 cfg->http_listen);
+	return on;
+}
+
 static void setup_api(struct Daemon *d)
 {
 	char err[1024];
@@ -348,7 +369,9 @@ static void setup_api(struct Daemon *d)
 	d->ingest = ingest_new(d->base, d->pool, d->cfg.ingest_batch_size, d->cfg.ingest_batch_wait_ms,
 			       d->cfg.database_pool_size > 1 ? d->cfg.database_pool_size - 1 : 1);
 	ingest_on_commit(d->ingest, wake_request_relay, d->transport);
-	d->api = api_new(d->pool, d->ingest, CHARGEGATE_SCHEMA_VERSION);
+	if (api_keys_required(&d->cfg))
+		d->keys = apikeys_new(d->base, d->pool);
+	d->api = api_new(d->pool, d->ingest, d->keys, CHARGEGATE_SCHEMA_VERSION);
 	limits = (struct HttpLimits){
 		.max_connections = d->cfg.http_max_connections,
 		.request_timeout_ms = d->cfg.http_request_timeout_ms,
@@ -393,6 +416,7 @@ static void daemon_cleanup(struct Daemon *d)
 	pgpool_free(d->pool);
 	ingest_free(d->ingest);
 	api_free(d->api);
+	apikeys_free(d->keys);
 	httpserver_free(d->http);
 	pgpool_free(d->queue_pool);
 	authz_worker_free(d->authz);

@@ -8,6 +8,10 @@
 --   p_callback_urls     text[]  callback_url of each request      (no NULLs)
 --   p_idempotency_keys  text[]  Idempotency-Key header, or NULL for a request
 --                               sent without one
+--   p_api_key_ids       bigint[] the API key each request came with (NULL
+--                               elements, or a NULL array: none); the request
+--                               belongs to it, and its Idempotency-Key is
+--                               scoped to it
 --
 -- Returns one row per input element, in input order:
 --   ord         1-based position of the element in the arrays
@@ -16,12 +20,13 @@
 --               'conflict')
 --   outcome     'created'  — request row and its StartChargingSessionRequestCommand
 --                            were inserted (answer 202)
---               'replayed' — the key was already used, by an earlier
---                            transaction or earlier in this batch, with the same
---                            station_id, driver_token and callback_url (answer
---                            202 with the existing request_id)
---               'conflict' — the key was already used with a different body
---                            (answer 422)
+--               'replayed' — the key was already used with the same API key,
+--                            by an earlier transaction or earlier in this batch,
+--                            with the same station_id, driver_token and
+--                            callback_url (answer 202 with the existing
+--                            request_id)
+--               'conflict' — the key was already used with the same API key
+--                            and a different body (answer 422)
 --
 -- For each created request it inserts the charging_session_request row
 -- (status 'accepted') and its outbox event (event_type
@@ -40,11 +45,13 @@
 -- request is read by a separate statement after the inserts, so in READ
 -- COMMITTED it sees that transaction's committed row.  Keys are claimed in
 -- sorted order so that two batches sharing keys do not deadlock.
+DROP FUNCTION IF EXISTS chargegate.accept_requests(uuid[], text[], text[], text[]);
 CREATE OR REPLACE FUNCTION chargegate.accept_requests(
     p_station_ids      uuid[],
     p_driver_tokens    text[],
     p_callback_urls    text[],
-    p_idempotency_keys text[])
+    p_idempotency_keys text[],
+    p_api_key_ids      bigint[] DEFAULT NULL)
 RETURNS TABLE (ord integer, request_id uuid, outcome text)
 LANGUAGE plpgsql
 VOLATILE
@@ -74,11 +81,13 @@ BEGIN
     END IF;
     IF cardinality(p_driver_tokens) <> v_n
        OR cardinality(p_callback_urls) <> v_n
-       OR cardinality(p_idempotency_keys) <> v_n THEN
+       OR cardinality(p_idempotency_keys) <> v_n
+       OR (p_api_key_ids IS NOT NULL AND cardinality(p_api_key_ids) <> v_n) THEN
         RAISE EXCEPTION 'accept_requests: arrays must have the same length '
-                        '(station_ids %, driver_tokens %, callback_urls %, idempotency_keys %)',
+                        '(station_ids %, driver_tokens %, callback_urls %, idempotency_keys %, api_key_ids %)',
                         v_n, cardinality(p_driver_tokens),
-                        cardinality(p_callback_urls), cardinality(p_idempotency_keys)
+                        cardinality(p_callback_urls), cardinality(p_idempotency_keys),
+                        coalesce(cardinality(p_api_key_ids)::text, 'NULL')
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF v_n = 0 THEN
@@ -91,16 +100,18 @@ BEGIN
     WITH input AS MATERIALIZED (
         SELECT u.ord::integer       AS ord,
                chargegate.uuid_v7() AS new_id,
-               u.station_id, u.driver_token, u.callback_url, u.idem_key
-          FROM unnest(p_station_ids, p_driver_tokens, p_callback_urls, p_idempotency_keys)
-               WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, ord)
+               u.station_id, u.driver_token, u.callback_url, u.idem_key, u.api_key_id
+          FROM unnest(p_station_ids, p_driver_tokens, p_callback_urls, p_idempotency_keys,
+                      coalesce(p_api_key_ids, '{}'))
+               WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, api_key_id, ord)
+         WHERE u.ord <= v_n
     ), claimed AS (
-        INSERT INTO chargegate.idempotency_key AS k (key, request_id)
-        SELECT i.idem_key, i.new_id
+        INSERT INTO chargegate.idempotency_key AS k (api_key_id, key, request_id)
+        SELECT coalesce(i.api_key_id, 0), i.idem_key, i.new_id
           FROM input i
          WHERE i.idem_key IS NOT NULL
-         ORDER BY i.idem_key, i.ord
-            ON CONFLICT (key) DO NOTHING
+         ORDER BY coalesce(i.api_key_id, 0), i.idem_key, i.ord
+            ON CONFLICT (api_key_id, key) DO NOTHING
         RETURNING k.request_id
     ), owners AS MATERIALIZED (
         SELECT i.*
@@ -109,8 +120,8 @@ BEGIN
             OR i.new_id IN (SELECT c.request_id FROM claimed c)
     ), requests AS (
         INSERT INTO chargegate.charging_session_request
-               (request_id, station_id, driver_token, callback_url)
-        SELECT o.new_id, o.station_id, o.driver_token, o.callback_url
+               (request_id, station_id, driver_token, callback_url, api_key_id)
+        SELECT o.new_id, o.station_id, o.driver_token, o.callback_url, o.api_key_id
           FROM owners o
          ORDER BY o.ord
     ), commands AS (
@@ -145,16 +156,18 @@ BEGIN
                          ELSE 'conflict'
                      END ORDER BY u.ord)
       INTO v_ords, v_ids, v_outcomes
-      FROM unnest(p_station_ids, p_driver_tokens, p_callback_urls, p_idempotency_keys)
-           WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, ord)
+      FROM unnest(p_station_ids, p_driver_tokens, p_callback_urls, p_idempotency_keys,
+                  coalesce(p_api_key_ids, '{}'))
+           WITH ORDINALITY AS u(station_id, driver_token, callback_url, idem_key, api_key_id, ord)
       LEFT JOIN unnest(v_created_ords, v_created_ids) AS c(ord, id)
              ON c.ord = u.ord
       LEFT JOIN LATERAL (
                SELECT r.request_id, r.station_id, r.driver_token, r.callback_url
                  FROM chargegate.idempotency_key k
                  JOIN chargegate.charging_session_request r ON r.request_id = k.request_id
-                WHERE c.id IS NULL AND k.key = u.idem_key
-           ) AS e ON true;
+                WHERE c.id IS NULL AND k.api_key_id = coalesce(u.api_key_id, 0) AND k.key = u.idem_key
+           ) AS e ON true
+     WHERE u.ord <= v_n;
 
     v_missing := array_position(v_outcomes, NULL);
     IF v_missing IS NOT NULL THEN
@@ -174,7 +187,7 @@ BEGIN
 END;
 $function$;
 
-COMMENT ON FUNCTION chargegate.accept_requests(uuid[], text[], text[], text[]) IS
+COMMENT ON FUNCTION chargegate.accept_requests(uuid[], text[], text[], text[], bigint[]) IS
     'Group commit of the API: accepts a batch of validated requests (parallel arrays, element i = '
-    'request i, idempotency key may be NULL); returns (ord, request_id, outcome) per element with '
-    'outcome created, replayed or conflict. See sql/functions/accept_requests.sql.';
+    'request i, idempotency key and API key may be NULL); returns (ord, request_id, outcome) per element '
+    'with outcome created, replayed or conflict. See sql/functions/accept_requests.sql.';

@@ -86,6 +86,7 @@ struct CfKey {
 	{ sec, key, CF_TYPE_ENUM, def, reload, help, .offset = FIELD(f, char *), .allowed = (values) }
 
 static const char *const transport_kinds[] = { "postgres", "kafka", NULL };
+static const char *const api_key_modes[] = { "auto", "required", "off", NULL };
 static const char *const log_levels[] = { "error", "warning", "info", "debug", NULL };
 static const char *const log_formats[] = { "text", "json", NULL };
 
@@ -106,6 +107,9 @@ static const struct CfKey keys[] = {
 	       "open HTTP connections, idle ones included; further ones are answered 503 and closed at once"),
 	CF_DUR("http", "request_timeout", "10s", 1, MS_HOUR, RESTART, http_request_timeout_ms,
 	       "a whole request (headers and body) must arrive within this time, else 408"),
+	CF_ENUM("http", "api_keys", "auto", api_key_modes, RESTART, http_api_keys,
+		"Authorization: Bearer <key> on /v1: required, off, or auto (required unless http.listen is a "
+		"loopback address)"),
 
 	CF_INT("ingest", "batch_size", "256", 1, 10000, RESTART, ingest_batch_size,
 	       "most accepted requests grouped into one transaction"),

@@ -24,6 +24,7 @@ struct Config {
 	char *http_listen;
 	int http_max_connections;
 	int64_t http_request_timeout_ms;
+	char *http_api_keys;		/* auto | required | off */
 	/* [ingest]: group commit of accepted requests */
 	int ingest_batch_size;
 	int64_t ingest_batch_wait_ms;

@@ -623,6 +623,34 @@ static struct evconnlistener *listen_on(struct HttpServer *srv, const char *list
 	return l;
 }
 
+static bool addr_is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr) >> 24) == 127;
+	if (sa->sa_family == AF_INET6) {
+		const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+
+		return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+	}
+	return false;
+}
+
+bool httpserver_listen_is_loopback(const char *listen)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+	struct addrinfo *ai = NULL;
+	char host[256], port[8], err[256];
+	bool loopback;
+
+	if (!parse_listen(listen, host, sizeof(host), port, sizeof(port), err, sizeof(err)) ||
+	    getaddrinfo(host, port, &hints, &ai) != 0)
+		return false;
+	/* the address listen_on() binds is the first one */
+	loopback = addr_is_loopback(ai->ai_addr);
+	freeaddrinfo(ai);
+	return loopback;
+}
+
 static double connections_gauge(void *arg)
 {
 	return ((struct HttpServer *)arg)->connections;

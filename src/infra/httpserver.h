@@ -52,6 +52,9 @@ struct HttpServer *httpserver_new(struct event_base *base, const char *listen, c
  * Connection: close.
  */
 void httpserver_stop_accepting(struct HttpServer *srv);
+
+/* True when listen (as for httpserver_new) is a loopback address: only this host can connect. */
+bool httpserver_listen_is_loopback(const char *listen);
 /*
  * Work in progress: exchanges not answered yet, requests being received,
  * answers being written.  Draining waits for it.

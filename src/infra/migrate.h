@@ -14,7 +14,7 @@
 #include <stdio.h>
 
 /* The schema version this build needs: the highest sql/NNN_*.sql. */
-#define CHARGEGATE_SCHEMA_VERSION 7
+#define CHARGEGATE_SCHEMA_VERSION 8
 
 /*
  * One query returning the applied version as its only value; it fails (an

@@ -9,6 +9,7 @@
 #include "infra/migrate.h"
 #include "infra/pgpool.h"
 #include "infra/uuid.h"
+#include "request/apikeys.h"
 #include "request/ingest.h"
 #include "request/validate.h"
 
@@ -24,15 +25,20 @@
 static const char accepted_message[] =
 	"Request is being processed asynchronously. The result will be sent to the provided callback URL.";
 
-static const char get_request_sql[] =
-	"SELECT request_id, station_id, status, decision, decision_reason, callback_attempts,"
-	" to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
-	" to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-	" FROM chargegate.charging_session_request WHERE request_id = $1";
+#define SELECT_REQUEST \
+	"SELECT request_id, station_id, status, decision, decision_reason, callback_attempts," \
+	" to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')," \
+	" to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')" \
+	" FROM chargegate.charging_session_request WHERE request_id = $1"
+
+static const char get_request_sql[] = SELECT_REQUEST;
+/* With API keys on, a request is visible to the key that created it only. */
+static const char get_own_request_sql[] = SELECT_REQUEST " AND api_key_id = $2";
 
 struct Api {
 	struct PgPool *pool;
 	struct Ingest *ingest;
+	struct ApiKeys *keys;	/* NULL: http.api_keys is off */
 	int schema_version;
 	uint64_t *accepted, *replayed, *rejected, *unavailable;
 };
@@ -168,7 +174,7 @@ static bool check_idempotency_key(struct Api *api, struct HttpExchange *x, const
 	return false;
 }
 
-static void handle_post(struct Api *api, struct HttpExchange *x)
+static void handle_post(struct Api *api, struct HttpExchange *x, int64_t key_id)
 {
 	struct ValidationResult res = { 0 };
 	struct StartRequest req = { 0 };
@@ -199,7 +205,7 @@ static void handle_post(struct Api *api, struct HttpExchange *x)
 	p->x = x;
 	p->api = api;
 	p->has_key = key != NULL;
-	p->item = ingest_submit(api->ingest, &req, key, post_done, p);
+	p->item = ingest_submit(api->ingest, &req, key, key_id, post_done, p);
 	start_request_free(&req);
 	if (!p->item) {
 		free(p);
@@ -256,13 +262,66 @@ static void query_for(struct Api *api, struct HttpExchange *x, const char *sql, 
 	pgpool_query(api->pool, sql, n, params, cb, g);
 }
 
-static void handle_get_one(struct Api *api, struct HttpExchange *x, const char *id)
+static void handle_get_one(struct Api *api, struct HttpExchange *x, const char *id, int64_t key_id)
 {
+	char key[24];
+	const char *params[2] = { id, key };
+
 	if (!uuid_is_canonical(id, strlen(id))) {
 		httpx_problem(x, 404, "not-found", "Not Found", "no charging-session request has this id", NULL);
 		return;
 	}
-	query_for(api, x, get_request_sql, 1, &id, get_done);
+	if (!api->keys) {
+		query_for(api, x, get_request_sql, 1, params, get_done);
+		return;
+	}
+	snprintf(key, sizeof(key), "%lld", (long long)key_id);
+	query_for(api, x, get_own_request_sql, 2, params, get_done);
+}
+
+/* RFC 6750 §3: a 401 names the scheme, and error="invalid_token" when a token was sent. */
+static void problem_unauthorized(struct HttpExchange *x, enum ApiKeyVerdict v)
+{
+	static const char *const detail[] = {
+		[APIKEY_MISSING] = "this API needs an API key: send it as Authorization: Bearer <key>",
+		[APIKEY_UNKNOWN] = "the API key is not valid",
+		[APIKEY_REVOKED] = "the API key was revoked",
+	};
+
+	httpx_add_header(x, "WWW-Authenticate",
+			 v == APIKEY_MISSING ? "Bearer realm=\"chargegate\""
+					     : "Bearer realm=\"chargegate\", error=\"invalid_token\"");
+	httpx_problem(x, 401, "unauthorized", "Unauthorized", detail[v], NULL);
+}
+
+/* The key a /v1 request is made with (0 with keys off); false when it has been answered. */
+static bool authenticate(struct Api *api, struct HttpExchange *x, int64_t *key_id)
+{
+	enum ApiKeyVerdict v;
+
+	*key_id = 0;
+	if (!api->keys)
+		return true;
+	if (httpx_header_count(x, "Authorization") > 1) {
+		struct ValidationResult res = { .nerrors = 1 };
+
+		snprintf(res.errors[0].field, sizeof(res.errors[0].field), "Authorization");
+		snprintf(res.errors[0].detail, sizeof(res.errors[0].detail), "send one Authorization header, not several");
+		reject_invalid(api, x, &res);
+		return false;
+	}
+	v = apikeys_check(api->keys, httpx_header(x, "Authorization"), key_id);
+	if (v == APIKEY_OK)
+		return true;
+	if (v == APIKEY_UNCHECKED) {
+		httpx_add_header(x, "Retry-After", "1");
+		httpx_problem(x, 503, "database-unavailable", "Service Unavailable",
+			      "API keys cannot be checked while the database is unavailable; nothing was done, "
+			      "retry later", NULL);
+		return false;
+	}
+	problem_unauthorized(x, v);
+	return false;
 }
 
 static void readyz_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
@@ -344,26 +403,27 @@ void api_handle(struct HttpExchange *x, void *arg)
 {
 	struct Api *api = arg;
 	const char *path = httpx_path(x);
+	int64_t key_id;
 
 	if (strcmp(path, "/healthz") == 0 || strcmp(path, "/readyz") == 0 || strcmp(path, "/metrics") == 0) {
 		handle_simple_get(api, x, path);
 	} else if (strcmp(path, COLLECTION) == 0) {
-		if (is(x, "POST"))
-			handle_post(api, x);
-		else
+		if (!is(x, "POST"))
 			method_not_allowed(x, "POST");
+		else if (authenticate(api, x, &key_id))
+			handle_post(api, x, key_id);
 	} else if (strncmp(path, COLLECTION "/", strlen(COLLECTION) + 1) == 0 &&
 		   !strchr(path + strlen(COLLECTION) + 1, '/')) {
-		if (is(x, "GET"))
-			handle_get_one(api, x, path + strlen(COLLECTION) + 1);
-		else
+		if (!is(x, "GET"))
 			method_not_allowed(x, "GET");
+		else if (authenticate(api, x, &key_id))
+			handle_get_one(api, x, path + strlen(COLLECTION) + 1, key_id);
 	} else {
 		httpx_problem(x, 404, "not-found", "Not Found", "no such resource", NULL);
 	}
 }
 
-struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, int schema_version)
+struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, struct ApiKeys *keys, int schema_version)
 {
 	struct Api *api = calloc(1, sizeof(*api));
 
@@ -371,6 +431,7 @@ struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, int schema_versi
 		fatal("out of memory");
 	api->pool = pool;
 	api->ingest = ingest;
+	api->keys = keys;
 	api->schema_version = schema_version;
 	api->accepted = metrics_counter("chargegate_requests_total", "outcome=\"accepted\"",
 					"Charging-session requests by outcome.");

@@ -11,9 +11,11 @@
 struct HttpExchange;
 struct PgPool;
 struct Ingest;
+struct ApiKeys;
 struct Api;
 
-struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, int schema_version);
+/* keys: the API key snapshot, or NULL when http.api_keys is off (not owned). */
+struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, struct ApiKeys *keys, int schema_version);
 void api_free(struct Api *api);
 
 /* The server's handler: pass api as its argument. */

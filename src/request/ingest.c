@@ -4,10 +4,10 @@
 
 #include "infra/log.h"
 #include "infra/metrics.h"
+#include "infra/pgarray.h"
 #include "infra/pgpool.h"
 #include "request/validate.h"
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
 #include <stdbool.h>
@@ -19,7 +19,7 @@
 
 static const char accept_sql[] =
 	"SELECT ord, request_id, outcome FROM chargegate.accept_requests($1::uuid[], $2::text[], "
-	"$3::text[], $4::text[])";
+	"$3::text[], $4::text[], $5::bigint[])";
 
 struct IngestItem {
 	struct IngestItem *next;
@@ -27,6 +27,7 @@ struct IngestItem {
 	char *driver_token;
 	char *callback_url;
 	char *idempotency_key;	/* NULL when absent */
+	int64_t api_key_id;	/* 0: none */
 	ingest_cb cb;
 	void *arg;
 };
@@ -130,58 +131,24 @@ static void pump(struct Ingest *ing)
 	}
 }
 
-/* Postgres array literal element: "…" with " and \ escaped, or NULL. */
-static void array_add(struct evbuffer *buf, const char *s, bool first)
+#define NPARAMS 5
+
+static void batch_params(const struct Batch *b, char *params[NPARAMS])
 {
-	if (!first)
-		evbuffer_add(buf, ",", 1);
-	if (!s) {
-		evbuffer_add(buf, "NULL", 4);
-		return;
-	}
-	evbuffer_add(buf, "\"", 1);
-	for (const char *p = s; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			evbuffer_add(buf, "\\", 1);
-		evbuffer_add(buf, p, 1);
-	}
-	evbuffer_add(buf, "\"", 1);
-}
+	struct PgArray a[NPARAMS] = { PGARRAY_INIT, PGARRAY_INIT, PGARRAY_INIT, PGARRAY_INIT, PGARRAY_INIT };
 
-static char *buffer_take(struct evbuffer *buf)
-{
-	size_t len = evbuffer_get_length(buf);
-	char *s = malloc(len + 1);
-
-	if (!s)
-		fatal("out of memory");
-	evbuffer_remove(buf, s, len);
-	s[len] = '\0';
-	return s;
-}
-
-static void batch_params(const struct Batch *b, char *params[4])
-{
-	struct evbuffer *bufs[4];
-	int i = 0;
-
-	for (int k = 0; k < 4; k++) {
-		bufs[k] = evbuffer_new();
-		if (!bufs[k])
-			fatal("out of memory");
-		evbuffer_add(bufs[k], "{", 1);
+	for (const struct IngestItem *it = b->head; it; it = it->next) {
+		pgarray_text(&a[0], it->station_id);
+		pgarray_text(&a[1], it->driver_token);
+		pgarray_text(&a[2], it->callback_url);
+		pgarray_text(&a[3], it->idempotency_key);
+		if (it->api_key_id)
+			pgarray_int(&a[4], it->api_key_id);
+		else
+			pgarray_null(&a[4]);
 	}
-	for (const struct IngestItem *it = b->head; it; it = it->next, i++) {
-		array_add(bufs[0], it->station_id, i == 0);
-		array_add(bufs[1], it->driver_token, i == 0);
-		array_add(bufs[2], it->callback_url, i == 0);
-		array_add(bufs[3], it->idempotency_key, i == 0);
-	}
-	for (int k = 0; k < 4; k++) {
-		evbuffer_add(bufs[k], "}", 1);
-		params[k] = buffer_take(bufs[k]);
-		evbuffer_free(bufs[k]);
-	}
+	for (int k = 0; k < NPARAMS; k++)
+		params[k] = pgarray_finish(&a[k]);
 }
 
 static enum IngestOutcome outcome_of(const char *s)
@@ -278,13 +245,13 @@ static void batch_done(enum PgStatus st, PGresult *res, const char *err, void *a
 
 static void batch_send(struct Batch *b)
 {
-	char *params[4];
+	char *params[NPARAMS];
 
 	batch_params(b, params);
 	(*b->ing->batches)++;
 	*b->ing->rows += (uint64_t)b->n;
-	pgpool_query(b->ing->pool, accept_sql, 4, (const char *const *)params, batch_done, b);
-	for (int k = 0; k < 4; k++)
+	pgpool_query(b->ing->pool, accept_sql, NPARAMS, (const char *const *)params, batch_done, b);
+	for (int k = 0; k < NPARAMS; k++)
 		free(params[k]);
 }
 
@@ -345,7 +312,7 @@ static void arm_timer(struct Ingest *ing)
 }
 
 struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *req, const char *idempotency_key,
-				 ingest_cb cb, void *arg)
+				 int64_t api_key_id, ingest_cb cb, void *arg)
 {
 	struct IngestItem *it;
 
@@ -358,6 +325,7 @@ struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *
 	it->driver_token = xstrdup(req->driver_token);
 	it->callback_url = xstrdup(req->callback_url);
 	it->idempotency_key = idempotency_key ? xstrdup(idempotency_key) : NULL;
+	it->api_key_id = api_key_id;
 	it->cb = cb;
 	it->arg = arg;
 	ing->waiting++;

@@ -34,11 +34,13 @@ struct Ingest *ingest_new(struct event_base *base, struct PgPool *pool, int batc
 void ingest_free(struct Ingest *ing);
 
 /*
+ * api_key_id: the API key the request came with (0: none); the request
+ * belongs to it and its Idempotency-Key is scoped to it.
  * The callback runs later from the loop, exactly once.
  * NULL (and no callback) when too many requests are waiting already.
  */
 struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *req, const char *idempotency_key,
-				 ingest_cb cb, void *arg);
+				 int64_t api_key_id, ingest_cb cb, void *arg);
 
 /* ingest.batch_wait changed by a reload: applies to the next batch. */
 void ingest_set_batch_wait(struct Ingest *ing, int64_t batch_wait_ms);

@@ -20,7 +20,7 @@ if [ "${CHARGEGATE_TEST_FUZZ:-0}" != 1 ]; then
 fi
 
 SECS=${FUZZ_SECONDS:-10}
-TARGETS="validate json authz_answer retry_after urladdr signing config http pgarray"
+TARGETS="validate json authz_answer retry_after urladdr signing config http pgarray bearer"
 CC_FUZZ=${CC_FUZZ:-clang}
 command -v "$CC_FUZZ" >/dev/null 2>&1 || tl_bail "$CC_FUZZ is not installed (scripts/install-deps installs clang)"
 
@@ -31,7 +31,7 @@ FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize
 CFLAGS_ALL="$FLAGS -I$top_srcdir/src -I$top_builddir $(pkg-config --cflags json-c libcurl libevent libpq libcrypto)"
 LIBS="$(pkg-config --libs json-c libcurl libevent libpq libcrypto) -lm"
 SRCS="infra/log infra/json infra/url infra/uuid infra/addrpolicy infra/signing infra/config infra/pgarray
-	infra/httpparse infra/httpclient infra/clock request/validate authorization/answer"
+	infra/httpparse infra/httpclient infra/clock infra/apikey request/validate authorization/answer"
 
 objs=
 for s in $SRCS; do

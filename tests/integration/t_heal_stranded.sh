@@ -55,6 +55,14 @@ tl_sql "
 	alter table chargegate.subscription drop column builtin;
 	create index idempotency_key_created_at_idx on chargegate.idempotency_key (created_at);
 	delete from chargegate.schema_version where version = 7;
+	-- and from before 008: no API keys
+	alter table chargegate.idempotency_key drop constraint idempotency_key_pkey;
+	alter table chargegate.idempotency_key drop column api_key_id;
+	alter table chargegate.idempotency_key add constraint idempotency_key_pkey primary key (key);
+	alter table chargegate.charging_session_request drop column api_key_id;
+	drop function chargegate.api_key_snapshot(bigint[]);
+	drop table chargegate.api_key;
+	delete from chargegate.schema_version where version = 8;
 " >/dev/null || tl_bail "could not set up the version-6 database"
 tl_is "$(tl_sql "select max(version) from chargegate.schema_version")" 6 "(the database is at version 6)"
 

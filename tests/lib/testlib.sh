@@ -105,6 +105,15 @@ tl_is() {
 	fi
 }
 
+# tl_isnt GOT UNEXPECTED NAME
+tl_isnt() {
+	if [ "$1" != "$2" ]; then
+		tl_ok "$3"
+	else
+		tl_not_ok "$3" "expected anything but: $2"
+	fi
+}
+
 # tl_like GOT EXTENDED-REGEX NAME
 tl_like() {
 	if printf '%s\n' "$1" | grep -Eq -- "$2"; then

@@ -1,7 +1,7 @@
 -- Schema of migration 001: tables, columns, types, defaults, keys, indexes,
 -- storage settings and comments.  Names are stable (DESIGN.md §7).
 BEGIN;
-SELECT plan(180);
+SELECT plan(186);
 
 SELECT has_schema('chargegate', 'schema chargegate exists');
 SELECT has_table('chargegate', 'schema_version', 'the migration runner keeps chargegate.schema_version');
@@ -31,9 +31,11 @@ INSERT INTO expected_column (tab, col, typ, not_null, def) VALUES
     ('charging_session_request', 'callback_attempts', 'integer',                  true,  '0'),
     ('charging_session_request', 'created_at',        'timestamp with time zone', true,  'now()'),
     ('charging_session_request', 'updated_at',        'timestamp with time zone', true,  'now()'),
+    ('charging_session_request', 'api_key_id',        'bigint',                   false, NULL),
     ('idempotency_key',          'key',               'text',                     true,  NULL),
     ('idempotency_key',          'request_id',        'uuid',                     true,  NULL),
-    ('idempotency_key',          'created_at',        'timestamp with time zone', true,  'now()');
+    ('idempotency_key',          'created_at',        'timestamp with time zone', true,  'now()'),
+    ('idempotency_key',          'api_key_id',        'bigint',                   true,  '0');
 INSERT INTO expected_column (tab, col, typ, not_null, def)
 SELECT o.tab, c.col, c.typ, c.not_null, c.def
   FROM unnest(ARRAY['charging_session_request_outbox',
@@ -58,7 +60,7 @@ SELECT columns_are('chargegate', tab, array_agg(col ORDER BY pos),
                    format('chargegate.%s has exactly the expected columns', tab))
   FROM expected_column GROUP BY tab ORDER BY min(pos);
 
--- 43 columns x 3 tests (type, nullability, default)
+-- 45 columns x 3 tests (type, nullability, default)
 SELECT col_type_is('chargegate', tab, col, typ,
                    format('%s.%s is %s', tab, col, typ))
   FROM expected_column ORDER BY pos;
@@ -85,8 +87,8 @@ SELECT is(a.attidentity, 'a', format('%s.id is GENERATED ALWAYS AS IDENTITY', t)
 -- ---------------------------------------------------------------------------
 SELECT col_is_pk('chargegate', 'charging_session_request', 'request_id',
                  'charging_session_request is keyed by request_id');
-SELECT col_is_pk('chargegate', 'idempotency_key', 'key',
-                 'idempotency_key is keyed by key');
+SELECT col_is_pk('chargegate', 'idempotency_key', ARRAY['api_key_id', 'key'],
+                 'idempotency_key is keyed by (api_key_id, key): scoped per API key');
 SELECT col_is_unique('chargegate', 'idempotency_key', 'request_id',
                      'a request has at most one idempotency key');
 SELECT fk_ok('chargegate', 'idempotency_key', 'request_id',
@@ -207,19 +209,19 @@ SELECT is_empty(
 -- ---------------------------------------------------------------------------
 -- accept_requests: signature (behaviour in 010_accept_requests.sql)
 -- ---------------------------------------------------------------------------
-SELECT has_function('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]'],
-                    'chargegate.accept_requests(uuid[], text[], text[], text[]) exists');
-SELECT function_returns('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]'],
+SELECT has_function('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]', 'bigint[]'],
+                    'chargegate.accept_requests(uuid[], text[], text[], text[], bigint[]) exists');
+SELECT function_returns('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]', 'bigint[]'],
                         'setof record', 'accept_requests returns a set of rows');
 SELECT results_eq(
-    $$SELECT pg_get_function_result('chargegate.accept_requests(uuid[], text[], text[], text[])'::regprocedure)$$,
+    $$SELECT pg_get_function_result('chargegate.accept_requests(uuid[], text[], text[], text[], bigint[])'::regprocedure)$$,
     $$VALUES ('TABLE(ord integer, request_id uuid, outcome text)')$$,
     'accept_requests returns TABLE(ord integer, request_id uuid, outcome text)');
-SELECT function_lang_is('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]'],
+SELECT function_lang_is('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]', 'bigint[]'],
                         'plpgsql', 'accept_requests is written in PL/pgSQL');
-SELECT volatility_is('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]'],
+SELECT volatility_is('chargegate', 'accept_requests', ARRAY['uuid[]', 'text[]', 'text[]', 'text[]', 'bigint[]'],
                      'volatile', 'accept_requests is VOLATILE');
-SELECT isnt(obj_description('chargegate.accept_requests(uuid[], text[], text[], text[])'::regprocedure, 'pg_proc'),
+SELECT isnt(obj_description('chargegate.accept_requests(uuid[], text[], text[], text[], bigint[])'::regprocedure, 'pg_proc'),
             NULL, 'accept_requests has a comment');
 
 SELECT * FROM finish();

@@ -184,7 +184,7 @@ SELECT is_empty($$SELECT * FROM chargegate.accept_requests('{}', '{}', '{}', '{}
 SELECT throws_ok(format('SELECT * FROM chargegate.accept_requests(%L::uuid[], %L::text[], %L::text[], %L::text[])',
                         s, t, u, k),
                  '22023',
-                 format('accept_requests: arrays must have the same length (station_ids %s, driver_tokens %s, callback_urls %s, idempotency_keys %s)',
+                 format('accept_requests: arrays must have the same length (station_ids %s, driver_tokens %s, callback_urls %s, idempotency_keys %s, api_key_ids NULL)',
                         cardinality(s::uuid[]), cardinality(t::text[]), cardinality(u::text[]), cardinality(k::text[])),
                  'arrays of different lengths are rejected: ' || d)
   FROM (VALUES ('{00000000-0000-4000-8000-000000000001}', '{}', '{https://x.example}', '{NULL}',
