@@ -26,7 +26,8 @@ static void usage(FILE *out)
 	fprintf(out,
 		"usage: chargegatectl [-c FILE] COMMAND\n"
 		"commands:\n"
-		"  migrate                       apply pending schema migrations (safe to run concurrently and again)\n"
+		"  migrate [--lock-timeout DUR]  apply pending schema migrations (safe to run concurrently and again);\n"
+		"                                gives up waiting for a lock after DUR (30s) and names its holders\n"
 		"  status                        requests by status, outboxes, subscriptions, leases\n"
 		"  relay --once                  move every due outbox row to its topic, then exit\n"
 		"  dead-letters                  list dead letters with their last error\n"
@@ -43,12 +44,27 @@ static void usage(FILE *out)
 		"The database comes from database.url or CHARGEGATE_DATABASE_URL.\n");
 }
 
-static int cmd_migrate(const struct Config *cfg)
-{
-	PGconn *conn = ctl_connect(cfg);
-	char err[2048];
-	bool ok = migrate_apply(conn, migrate_sqldir(), stdout, err, sizeof(err));
+#define MIGRATE_LOCK_TIMEOUT_MS 30000
 
+static int cmd_migrate(const struct Config *cfg, int argc, char **argv)
+{
+	int64_t lock_timeout_ms = MIGRATE_LOCK_TIMEOUT_MS;
+	PGconn *conn;
+	char err[4096];
+	bool ok;
+
+	if (argc == 2 && strcmp(argv[0], "--lock-timeout") == 0) {
+		if (!config_parse_duration(argv[1], &lock_timeout_ms) || lock_timeout_ms < 1) {
+			fprintf(stderr, "chargegatectl: migrate: --lock-timeout wants a duration such as 30s or "
+					"500ms, not \"%s\"\n", argv[1]);
+			return 2;
+		}
+	} else if (argc != 0) {
+		fprintf(stderr, "chargegatectl: usage: migrate [--lock-timeout DURATION]\n");
+		return 2;
+	}
+	conn = ctl_connect(cfg);
+	ok = migrate_apply(conn, migrate_sqldir(), lock_timeout_ms, stdout, err, sizeof(err));
 	PQfinish(conn);
 	if (!ok) {
 		fprintf(stderr, "chargegatectl: migrate failed, nothing was changed: %s\n", err);
@@ -250,7 +266,7 @@ static bool no_args(const char *cmd, int argc)
 static int run_command(const struct Config *cfg, const char *cmd, int argc, char **argv)
 {
 	if (strcmp(cmd, "migrate") == 0)
-		return no_args(cmd, argc) ? cmd_migrate(cfg) : 2;
+		return cmd_migrate(cfg, argc, argv);
 	if (strcmp(cmd, "status") == 0)
 		return no_args(cmd, argc) ? cmd_status(cfg) : 2;
 	if (strcmp(cmd, "relay") == 0) {

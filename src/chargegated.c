@@ -297,7 +297,6 @@ static struct Transport *kafka_transport(struct Daemon *d)
 		.nproperties = c->kafka_properties_len,
 		.property_names = c->kafka_property_names,
 		.property_values = c->kafka_property_values,
-		.conninfo = c->database_url,
 		.listen = c->queue_listen,
 		.lease_ms = c->queue_lease_ms,
 	};
@@ -313,11 +312,12 @@ static void setup_queue(struct Daemon *d)
 {
 	d->qs = (struct QueueSettings){ d->cfg.queue_batch_size, d->cfg.queue_lease_ms, d->cfg.queue_max_attempts,
 					d->cfg.queue_poll_interval_ms };
-	d->queue_pool = pgpool_new(d->base, "queue", d->cfg.database_url, d->cfg.database_pool_size);
+	d->queue_pool = pgpool_new(d->base, "queue", d->cfg.database_url, d->cfg.database_pool_size,
+				    d->cfg.database_query_timeout_ms);
 	if (strcmp(d->cfg.transport_kind, "kafka") == 0)
 		d->transport = kafka_transport(d);
 	else
-		d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.database_url, d->cfg.queue_listen);
+		d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.queue_listen);
 	if (!d->cfg.relay_enabled)
 		return;
 	for (int i = 0; i < NOUTBOXES; i++)
@@ -365,8 +365,10 @@ static void setup_api(struct Daemon *d)
 
 	if (!d->cfg.http_enabled)
 		return;
-	d->pool = pgpool_new(d->base, "api", d->cfg.database_url, d->cfg.database_pool_size);
+	d->pool = pgpool_new(d->base, "api", d->cfg.database_url, d->cfg.database_pool_size,
+			     d->cfg.database_query_timeout_ms);
 	d->ingest = ingest_new(d->base, d->pool, d->cfg.ingest_batch_size, d->cfg.ingest_batch_wait_ms,
+			       d->cfg.database_query_timeout_ms,
 			       d->cfg.database_pool_size > 1 ? d->cfg.database_pool_size - 1 : 1);
 	ingest_on_commit(d->ingest, wake_request_relay, d->transport);
 	if (api_keys_required(&d->cfg))

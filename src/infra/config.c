@@ -98,6 +98,9 @@ static const struct CfKey keys[] = {
 	       "libpq connection string (key=value pairs or a postgresql:// URI); required by the daemon"),
 	CF_INT("database", "pool_size", "4", 1, 64, RESTART, database_pool_size,
 	       "PostgreSQL connections the daemon keeps open"),
+	CF_DUR("database", "query_timeout", "5s", 100, MS_HOUR, RESTART, database_query_timeout_ms,
+	       "a statement or transaction not done by then is cancelled (the API answers 503); also bounds "
+	       "connecting"),
 
 	CF_BOOL("http", "enabled", "true", RESTART, http_enabled,
 		"serve the HTTP API; false leaves this daemon to relays and consumers"),

@@ -19,6 +19,7 @@ struct Config {
 	/* [database] */
 	char *database_url;
 	int database_pool_size;
+	int64_t database_query_timeout_ms;
 	/* [http] */
 	bool http_enabled;
 	char *http_listen;

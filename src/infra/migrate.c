@@ -116,15 +116,21 @@ static char *read_file(const char *path, char *err, size_t errsize)
 	return buf;
 }
 
+/* SQLSTATE of the last failed statement: migrate_apply() tells a lock wait from other failures. */
+static char failed_state[6];
+
 static bool exec_ok(PGconn *conn, const char *sql, const char *what, char *err, size_t errsize)
 {
 	PGresult *res = PQexec(conn, sql);
 	ExecStatusType st = PQresultStatus(res);
 	bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
 
-	if (!ok)
+	if (!ok) {
 		snprintf(err, errsize, "%s failed: %s", what,
 			 res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+		snprintf(failed_state, sizeof(failed_state), "%s", state ? state : "");
+	}
 	PQclear(res);
 	return ok;
 }
@@ -235,11 +241,16 @@ static const char setup_sql[] =
 	"COMMENT ON TABLE chargegate.schema_version IS "
 	"'One row per applied migration (sql/NNN_name.sql), written by chargegatectl migrate.'";
 
-static bool migrate_in_tx(PGconn *conn, const char *sqldir, FILE *report, char *err, size_t errsize)
+static bool migrate_in_tx(PGconn *conn, const char *sqldir, int64_t lock_timeout_ms, FILE *report, char *err,
+			  size_t errsize)
 {
 	int current, applied, nfunc, nview, nafter;
+	char sql[64];
 
-	if (!exec_ok(conn, setup_sql, "preparing the migration", err, errsize))
+	/* a migration may take long, but never waits for locks beyond this (a DBA's session, a daemon's long query) */
+	snprintf(sql, sizeof(sql), "SET LOCAL lock_timeout = %lld", (long long)lock_timeout_ms);
+	if (!exec_ok(conn, sql, "setting lock_timeout", err, errsize) ||
+	    !exec_ok(conn, setup_sql, "preparing the migration", err, errsize))
 		return false;
 	current = migrate_current_version(conn, err, errsize);
 	if (current < 0)
@@ -272,12 +283,59 @@ static bool migrate_in_tx(PGconn *conn, const char *sqldir, FILE *report, char *
 	return true;
 }
 
-bool migrate_apply(PGconn *conn, const char *sqldir, FILE *report, char *err, size_t errsize)
+/*
+ * Who holds locks on the schema's tables (or the migration lock) now,
+ * strongest lock first: appended to err after a lock timeout.  Sessions
+ * that merely wait behind the same holder hold weak locks and sort last.
+ */
+static const char holders_sql[] =
+	"SELECT a.pid, coalesce(a.usename, '?'), coalesce(nullif(a.application_name, ''), '?'),"
+	" coalesce(a.state, '?'), coalesce(extract(epoch FROM now() - a.xact_start)::bigint, 0),"
+	" left(regexp_replace(coalesce(a.query, ''), '\\s+', ' ', 'g'), 100),"
+	" string_agg(DISTINCT coalesce(c.relname, 'the migration lock') || ' ' || l.mode, ', '),"
+	" max(array_position(ARRAY['AccessShareLock', 'RowShareLock', 'RowExclusiveLock',"
+	"     'ShareUpdateExclusiveLock', 'ShareLock', 'ShareRowExclusiveLock', 'ExclusiveLock',"
+	"     'AccessExclusiveLock'], l.mode::text)) AS strength"
+	" FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid"
+	" LEFT JOIN pg_class c ON c.oid = l.relation"
+	" WHERE l.granted AND l.pid <> pg_backend_pid()"
+	"   AND ((c.relnamespace = 'chargegate'::regnamespace AND c.relkind IN ('r', 'p', 'v', 'm'))"
+	"        OR (l.locktype = 'advisory' AND l.objid = (" MIGRATE_LOCK_KEY "::bigint & 4294967295)::oid))"
+	" GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY strength DESC NULLS FIRST, 5 DESC LIMIT 3";
+
+static void append_holders(PGconn *conn, char *err, size_t errsize)
 {
+	PGresult *res = PQexec(conn, holders_sql);
+	size_t len = strlen(err);
+
+	while (len > 0 && (err[len - 1] == '\n' || err[len - 1] == ' '))
+		err[--len] = '\0';
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) == 0) {
+		snprintf(err + len, errsize - len, " (the lock holders could not be listed, or have gone)");
+		PQclear(res);
+		return;
+	}
+	snprintf(err + len, errsize - len, "\nlocks held by:");
+	for (int i = 0; i < PQntuples(res); i++) {
+		len = strlen(err);
+		snprintf(err + len, errsize - len,
+			 "\n  pid %s (user %s, application %s, %s, transaction open %s s, holding %s): %s",
+			 PQgetvalue(res, i, 0), PQgetvalue(res, i, 1), PQgetvalue(res, i, 2),
+			 PQgetvalue(res, i, 3), PQgetvalue(res, i, 4), PQgetvalue(res, i, 6), PQgetvalue(res, i, 5));
+	}
+	PQclear(res);
+}
+
+bool migrate_apply(PGconn *conn, const char *sqldir, int64_t lock_timeout_ms, FILE *report, char *err,
+		   size_t errsize)
+{
+	failed_state[0] = '\0';
 	if (!exec_ok(conn, "BEGIN", "starting the migration transaction", err, errsize))
 		return false;
-	if (migrate_in_tx(conn, sqldir, report, err, errsize))
+	if (migrate_in_tx(conn, sqldir, lock_timeout_ms, report, err, errsize))
 		return true;
 	PQclear(PQexec(conn, "ROLLBACK"));
+	if (strcmp(failed_state, "55P03") == 0)
+		append_holders(conn, err, errsize);
 	return false;
 }

@@ -11,6 +11,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* The schema version this build needs: the highest sql/NNN_*.sql. */
@@ -25,8 +26,12 @@ extern const char migrate_version_sql[];
 /* $CHARGEGATE_SQLDIR when set, else the installed directory. */
 const char *migrate_sqldir(void);
 
-/* Applies what is missing; says what it did on report.  false: err says why. */
-bool migrate_apply(PGconn *conn, const char *sqldir, FILE *report, char *err, size_t errsize);
+/*
+ * Applies what is missing; says what it did on report.  Waits for a lock
+ * at most lock_timeout_ms.  false: err says why (for a lock, who holds it).
+ */
+bool migrate_apply(PGconn *conn, const char *sqldir, int64_t lock_timeout_ms, FILE *report, char *err,
+		   size_t errsize);
 
 /* The applied version (0 when the schema does not exist), or -1 with err. */
 int migrate_current_version(PGconn *conn, char *err, size_t errsize);

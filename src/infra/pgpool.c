@@ -2,17 +2,29 @@
 
 #include "infra/pgpool.h"
 
+#include "infra/clock.h"
 #include "infra/log.h"
+#include "infra/resolve.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RECONNECT_MIN_MS 100
 #define RECONNECT_MAX_MS 2000
+/* A query the server did not cancel by its deadline gets this much longer before its connection is dropped. */
+#define DEADLINE_GRACE_MS 500
+#define CONNECT_TIMEOUT_MIN_MS 2000
+#define MAX_HOSTS 8
+#define IDLE_CHECK_MS 10000
 
-enum ConnState { CONN_DOWN, CONN_CONNECTING, CONN_IDLE, CONN_BUSY };
+/*
+ * DOWN -> (RESOLVING: host names looked up off the loop) -> CONNECTING ->
+ * SETUP (session timeouts set) -> IDLE <-> BUSY; any failure -> DOWN.
+ */
+enum ConnState { CONN_DOWN, CONN_RESOLVING, CONN_CONNECTING, CONN_SETUP, CONN_IDLE, CONN_BUSY };
 
 struct StepCopy {
 	char *sql;
@@ -29,6 +41,8 @@ struct PgQuery {
 	PGresult **results;	/* one per step */
 	int reading;		/* pipeline: index of the statement being read (0 = BEGIN) */
 	char err[1024];		/* the first failure of a transaction */
+	bool timed_out;		/* that failure was the server's timeout (statement or lock) */
+	int64_t deadline_ms;	/* monotonic; 0: none */
 	pgpool_cb cb;
 	pgpool_tx_cb txcb;
 	void *arg;
@@ -42,7 +56,11 @@ struct PgConn {
 	struct event ev;	/* socket readiness; re-assigned on every arm */
 	bool ev_set;
 	struct event retry_timer;
+	struct event deadline_timer;	/* connecting, or the query in flight */
 	int backoff_ms;
+	struct ResolveReq *resolving;
+	int nresolved;			/* hosts looked up so far */
+	char addrs[MAX_HOSTS][RESOLVE_ADDR_SIZE];	/* hostaddr for each host ("" for a socket directory) */
 	struct PgQuery *query;	/* in flight */
 	bool rolling_back;	/* busy with the ROLLBACK after a failed transaction */
 	bool logged_down;	/* one log line per outage, not one per retry */
@@ -53,6 +71,16 @@ struct PgPool {
 	char *name;
 	char *conninfo;
 	int size;
+	int64_t query_timeout_ms;	/* 0: none */
+	char setup_sql[256];		/* the session's timeouts, sent on every new connection */
+	PQconninfoOption *opts;		/* conninfo, parsed; NULL when it does not parse */
+	char conninfo_err[512];
+	char *hosts[MAX_HOSTS];		/* its host list, split */
+	int nhosts;
+	struct Resolver *resolver;	/* NULL when every host is an address or a socket */
+	struct event expire_timer;	/* the oldest queued query's deadline */
+	char tcp_user_timeout[24];	/* ms unacknowledged data may wait before the kernel gives up */
+	char app_name[64];		/* pg_stat_activity.application_name, unless conninfo sets one */
 	struct PgConn *conns;
 	struct PgQuery *head, *tail;
 	int queued;
@@ -67,10 +95,16 @@ struct PgPool {
 };
 
 static void conn_start(struct PgConn *c);
+static void conn_ready(struct PgConn *c);
+static void conn_wait_idle(struct PgConn *c);
+static void conn_send(struct PgConn *c, struct PgQuery *q);
+static struct PgQuery *query_new(int nsteps);
+static void copy_step(struct StepCopy *dst, const char *sql, int nparams, const char *const *values);
 static void conn_arm(struct PgConn *c, short what);
 static void conn_flush(struct PgConn *c);
 static bool send_step(PGconn *conn, const char *sql, int nparams, char **values);
 static void pool_dispatch(struct PgPool *pool);
+static void pool_arm_expiry(struct PgPool *pool);
 
 static void *xcalloc(size_t n, size_t sz)
 {
@@ -149,6 +183,23 @@ static void conn_disarm(struct PgConn *c)
 	}
 }
 
+/* Nothing of this connection attempt may call back any more. */
+static void conn_stop(struct PgConn *c)
+{
+	conn_disarm(c);
+	evtimer_del(&c->deadline_timer);
+	resolve_cancel(c->resolving);
+	c->resolving = NULL;
+}
+
+static void conn_set_deadline(struct PgConn *c, int64_t at_ms)
+{
+	struct timeval tv = clock_timeval(at_ms - clock_now_ms());
+
+	if (evtimer_add(&c->deadline_timer, &tv) != 0)
+		fatal("pool %s: could not arm a deadline timer", c->pool->name);
+}
+
 static void conn_schedule_retry(struct PgConn *c)
 {
 	struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
@@ -167,7 +218,7 @@ static void conn_broken(struct PgConn *c, const char *why)
 	if (was_up || !c->logged_down)
 		log_warning("pool %s: connection %d lost: %s", pool->name, c->index, buf);
 	c->logged_down = true;
-	conn_disarm(c);
+	conn_stop(c);
 	PQfinish(c->conn);
 	c->conn = NULL;
 	c->state = CONN_DOWN;
@@ -195,12 +246,70 @@ static void conn_first_attempt_done(struct PgConn *c)
 	}
 }
 
+/* Connected: set the session's timeouts before it takes work. */
 static void conn_connected(struct PgConn *c)
 {
-	if (PQsetnonblocking(c->conn, 1) != 0) {
+	if (PQsetnonblocking(c->conn, 1) != 0 || PQsendQuery(c->conn, c->pool->setup_sql) != 1) {
 		conn_broken(c, PQerrorMessage(c->conn));
+		conn_first_attempt_done(c);
 		return;
 	}
+	c->state = CONN_SETUP;
+	conn_flush(c);
+}
+
+/* A result of the setup statements; the connection is ready after the last. */
+static void conn_setup_result(struct PgConn *c)
+{
+	PGresult *r;
+	char buf[512];
+
+	if (!PQconsumeInput(c->conn)) {
+		conn_broken(c, PQerrorMessage(c->conn));
+		conn_first_attempt_done(c);
+		return;
+	}
+	while (!PQisBusy(c->conn)) {
+		r = PQgetResult(c->conn);
+		if (!r) {
+			conn_ready(c);
+			return;
+		}
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			snprintf(buf, sizeof(buf), "could not set the session's timeouts (%s): %s", c->pool->setup_sql,
+				 PQresultErrorMessage(r));
+			PQclear(r);
+			conn_broken(c, buf);
+			conn_first_attempt_done(c);
+			return;
+		}
+		PQclear(r);
+	}
+	conn_arm(c, EV_READ);
+}
+
+/*
+ * Idle: read, to notice a server-side close, and check the connection now
+ * and then -- a path that silently drops packets (a dead NAT entry, a
+ * firewall) is otherwise noticed only by the next query.
+ */
+static void conn_wait_idle(struct PgConn *c)
+{
+	conn_arm(c, EV_READ);
+	conn_set_deadline(c, clock_now_ms() + IDLE_CHECK_MS);
+}
+
+static void ping_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
+{
+	(void)st;
+	(void)res;
+	(void)err;
+	(void)arg;	/* a failure has already broken the connection, with its reason logged */
+}
+
+static void conn_ready(struct PgConn *c)
+{
+	evtimer_del(&c->deadline_timer);
 	if (c->logged_down)
 		log_info("pool %s: connection %d re-established", c->pool->name, c->index);
 	else
@@ -210,7 +319,7 @@ static void conn_connected(struct PgConn *c)
 	c->state = CONN_IDLE;
 	pool_set_up(c->pool, +1);
 	conn_first_attempt_done(c);
-	conn_arm(c, EV_READ);	/* notice a server-side close while idle */
+	conn_wait_idle(c);
 	pool_dispatch(c->pool);
 }
 
@@ -251,6 +360,8 @@ static bool conn_rollback(struct PgConn *c)
 	}
 	c->rolling_back = true;
 	c->state = CONN_BUSY;
+	conn_set_deadline(c, clock_now_ms() + (c->pool->query_timeout_ms ? c->pool->query_timeout_ms : 5000) +
+				     DEADLINE_GRACE_MS);
 	conn_flush(c);
 	return true;
 }
@@ -269,9 +380,17 @@ static bool conn_rollback_result(struct PgConn *c, PGresult *r)
 	}
 	c->rolling_back = false;
 	c->state = CONN_IDLE;
-	conn_arm(c, EV_READ);
+	conn_wait_idle(c);
 	pool_dispatch(c->pool);
 	return true;
+}
+
+/* The server gave up on the statement by its own timeouts: nothing of it took effect. */
+static bool is_timeout(const PGresult *r)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+
+	return state && (strcmp(state, "57014") == 0 || strcmp(state, "55P03") == 0);
 }
 
 static void conn_query_done(struct PgConn *c)
@@ -283,6 +402,7 @@ static void conn_query_done(struct PgConn *c)
 
 	c->query = NULL;
 	c->state = CONN_IDLE;
+	evtimer_del(&c->deadline_timer);
 	if (q->tx && PQexitPipelineMode(c->conn) != 1) {
 		conn_broken(c, PQerrorMessage(c->conn));	/* finishes nothing: query detached */
 		query_finish(q, PG_UNAVAILABLE, "could not leave pipeline mode");
@@ -291,13 +411,14 @@ static void conn_query_done(struct PgConn *c)
 	if (q->tx && q->err[0])
 		conn_rollback(c);	/* before the callback can queue work for this connection */
 	if (q->tx)
-		query_finish(q, q->err[0] ? PG_ERROR : PG_OK, q->err[0] ? q->err : NULL);
+		query_finish(q, !q->err[0] ? PG_OK : q->timed_out ? PG_TIMEOUT : PG_ERROR, q->err[0] ? q->err : NULL);
 	else if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
 		query_finish(q, PG_OK, NULL);
 	else
-		query_finish(q, PG_ERROR, one_line(buf, sizeof(buf), res ? PQresultErrorMessage(res) : "no result"));
+		query_finish(q, is_timeout(res) ? PG_TIMEOUT : PG_ERROR,
+			     one_line(buf, sizeof(buf), res ? PQresultErrorMessage(res) : "no result"));
 	if (c->state == CONN_IDLE)
-		conn_arm(c, EV_READ);
+		conn_wait_idle(c);
 	pool_dispatch(c->pool);
 }
 
@@ -320,6 +441,7 @@ static void tx_store(struct PgQuery *q, PGresult *r)
 	char buf[900];
 
 	if (!q->err[0] && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+		q->timed_out = is_timeout(r);
 		if (step >= 0 && step < q->nsteps)
 			snprintf(q->err, sizeof(q->err), "step %d: %s", step + 1,
 				 one_line(buf, sizeof(buf), PQresultErrorMessage(r)));
@@ -411,6 +533,14 @@ static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 	case CONN_CONNECTING:
 		conn_poll_connect(c);
 		break;
+	case CONN_SETUP:
+		if (what & EV_WRITE) {
+			conn_flush(c);
+			if (c->state != CONN_SETUP || !(what & EV_READ))
+				break;
+		}
+		conn_setup_result(c);
+		break;
 	case CONN_BUSY:
 		if (what & EV_WRITE) {
 			conn_flush(c);
@@ -423,6 +553,7 @@ static void conn_event_cb(evutil_socket_t fd, short what, void *arg)
 		conn_idle_input(c);
 		break;
 	case CONN_DOWN:
+	case CONN_RESOLVING:
 		break;
 	}
 }
@@ -445,9 +576,46 @@ static void conn_arm(struct PgConn *c, short what)
 	c->ev_set = true;
 }
 
-static void conn_start(struct PgConn *c)
+/*
+ * libpq's keywords: our defaults first, then the operator's conninfo (which
+ * wins: libpq keeps the last value of a repeated keyword), then the
+ * addresses we looked up, so that libpq does no DNS of its own.
+ */
+static void conn_params(const struct PgConn *c, const char **kw, const char **val, char *hostaddr, size_t size)
 {
-	c->conn = PQconnectStart(c->pool->conninfo);
+	const struct PgPool *pool = c->pool;
+	int n = 0;
+
+	/* a dead peer is noticed within 5 + 3 x 2 s on an idle connection */
+	kw[n] = "keepalives", val[n++] = "1";
+	kw[n] = "keepalives_idle", val[n++] = "5";
+	kw[n] = "keepalives_interval", val[n++] = "2";
+	kw[n] = "keepalives_count", val[n++] = "3";
+	kw[n] = "tcp_user_timeout", val[n++] = pool->tcp_user_timeout;
+	kw[n] = "application_name", val[n++] = pool->app_name;
+	for (const PQconninfoOption *o = pool->opts; o && o->keyword; o++) {
+		if (o->val && o->val[0])
+			kw[n] = o->keyword, val[n++] = o->val;
+	}
+	if (pool->resolver) {
+		size_t len = 0;
+
+		hostaddr[0] = '\0';
+		for (int i = 0; i < pool->nhosts; i++)
+			len += (size_t)snprintf(hostaddr + len, len < size ? size - len : 0, "%s%s", i ? "," : "",
+						c->addrs[i]);
+		kw[n] = "hostaddr", val[n++] = hostaddr;
+	}
+	kw[n] = NULL, val[n] = NULL;
+}
+
+static void conn_connect(struct PgConn *c)
+{
+	const char *kw[64], *val[64];
+	char hostaddr[MAX_HOSTS * (RESOLVE_ADDR_SIZE + 1)];
+
+	conn_params(c, kw, val, hostaddr, sizeof(hostaddr));
+	c->conn = PQconnectStartParams(kw, val, 0);
 	if (!c->conn)
 		fatal("pool %s: out of memory starting a connection", c->pool->name);
 	if (PQstatus(c->conn) == CONNECTION_BAD) {
@@ -457,6 +625,91 @@ static void conn_start(struct PgConn *c)
 	}
 	c->state = CONN_CONNECTING;
 	conn_poll_connect(c);
+}
+
+static void conn_resolve_next(struct PgConn *c);
+
+static void conn_resolved(const char *addr, const char *err, void *arg)
+{
+	struct PgConn *c = arg;
+	char buf[512];
+
+	c->resolving = NULL;
+	if (!addr) {
+		snprintf(buf, sizeof(buf), "could not look up host \"%s\": %s", c->pool->hosts[c->nresolved], err);
+		conn_broken(c, buf);
+		conn_first_attempt_done(c);
+		return;
+	}
+	snprintf(c->addrs[c->nresolved++], RESOLVE_ADDR_SIZE, "%s", addr);
+	conn_resolve_next(c);
+}
+
+/* Looks up the next host name of the list; connects once every host has an address. */
+static void conn_resolve_next(struct PgConn *c)
+{
+	const struct PgPool *pool = c->pool;
+
+	while (c->nresolved < pool->nhosts) {
+		const char *h = pool->hosts[c->nresolved];
+
+		if (!resolve_is_literal(h)) {
+			c->state = CONN_RESOLVING;
+			c->resolving = resolve_start(pool->resolver, h, conn_resolved, c);
+			return;	/* conn_resolved() continues, maybe already has */
+		}
+		snprintf(c->addrs[c->nresolved++], RESOLVE_ADDR_SIZE, "%s", h[0] == '/' || h[0] == '@' ? "" : h);
+	}
+	conn_connect(c);
+}
+
+static void conn_start(struct PgConn *c)
+{
+	struct PgPool *pool = c->pool;
+	int64_t connect_ms = pool->query_timeout_ms > CONNECT_TIMEOUT_MIN_MS ? pool->query_timeout_ms
+									   : CONNECT_TIMEOUT_MIN_MS;
+
+	if (!pool->opts) {
+		conn_broken(c, pool->conninfo_err);
+		conn_first_attempt_done(c);
+		return;
+	}
+	conn_set_deadline(c, clock_now_ms() + connect_ms);
+	c->nresolved = 0;
+	if (pool->resolver)
+		conn_resolve_next(c);
+	else
+		conn_connect(c);
+}
+
+/* The connection or the query in flight ran out of time. */
+static void conn_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct PgConn *c = arg;
+	char buf[256];
+
+	(void)fd;
+	(void)what;
+	if (c->state == CONN_IDLE) {
+		struct PgQuery *q = query_new(1);
+
+		copy_step(&q->steps[0], "SELECT 1", 0, NULL);
+		q->cb = ping_done;
+		q->deadline_ms = clock_now_ms() + (c->pool->query_timeout_ms ? c->pool->query_timeout_ms : 5000);
+		conn_send(c, q);
+		return;
+	}
+	if (c->state == CONN_BUSY) {
+		snprintf(buf, sizeof(buf), "no answer within database.query_timeout (%lld ms): the connection is "
+			 "dropped", (long long)c->pool->query_timeout_ms);
+		conn_broken(c, buf);
+		return;
+	}
+	snprintf(buf, sizeof(buf), "could not connect within %lld ms",
+		 (long long)(c->pool->query_timeout_ms > CONNECT_TIMEOUT_MIN_MS ? c->pool->query_timeout_ms
+										: CONNECT_TIMEOUT_MIN_MS));
+	conn_broken(c, buf);
+	conn_first_attempt_done(c);
 }
 
 static void conn_retry_cb(evutil_socket_t fd, short what, void *arg)
@@ -486,6 +739,8 @@ static void conn_send(struct PgConn *c, struct PgQuery *q)
 
 	c->query = q;
 	c->state = CONN_BUSY;
+	if (q->deadline_ms)
+		conn_set_deadline(c, q->deadline_ms + DEADLINE_GRACE_MS);
 	if (q->tx)
 		ok = send_tx(c->conn, q);
 	else
@@ -538,7 +793,89 @@ static void pool_dispatch_cb(evutil_socket_t fd, short what, void *arg)
 	pool_dispatch(arg);
 }
 
-struct PgPool *pgpool_new(struct event_base *base, const char *name, const char *conninfo, int size)
+/* Queries that waited for a connection past their deadline fail: they were never sent. */
+static void pool_expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct PgPool *pool = arg;
+	int64_t now = clock_now_ms();
+	char why[160];
+
+	(void)fd;
+	(void)what;
+	snprintf(why, sizeof(why), "no database connection was free within database.query_timeout (%lld ms)",
+		 (long long)pool->query_timeout_ms);
+	while (pool->head && pool->head->deadline_ms <= now)
+		query_finish(pool_pop(pool), PG_TIMEOUT, why);
+	pool_arm_expiry(pool);
+}
+
+static void pool_arm_expiry(struct PgPool *pool)
+{
+	struct timeval tv;
+
+	if (!pool->head || !pool->head->deadline_ms || evtimer_pending(&pool->expire_timer, NULL))
+		return;
+	tv = clock_timeval(pool->head->deadline_ms - clock_now_ms());
+	if (evtimer_add(&pool->expire_timer, &tv) != 0)
+		fatal("pool %s: could not arm the expiry timer", pool->name);
+}
+
+/* The conninfo, parsed once: its host list decides whether connections need DNS first. */
+static void pool_parse_conninfo(struct PgPool *pool, struct event_base *base)
+{
+	char *err = NULL, rerr[256];
+	bool need_dns = false, has_hostaddr = false;
+
+	pool->opts = PQconninfoParse(pool->conninfo, &err);
+	if (!pool->opts) {
+		snprintf(pool->conninfo_err, sizeof(pool->conninfo_err), "database.url does not parse: %s",
+			 err ? err : "out of memory");
+		PQfreemem(err);
+		return;
+	}
+	for (const PQconninfoOption *o = pool->opts; o->keyword; o++) {
+		if (strcmp(o->keyword, "hostaddr") == 0 && o->val && o->val[0])
+			has_hostaddr = true;
+		if (strcmp(o->keyword, "host") != 0 || !o->val || !o->val[0])
+			continue;
+		for (char *h = o->val, *end; pool->nhosts < MAX_HOSTS; h = end + 1) {
+			end = strchr(h, ',');
+			pool->hosts[pool->nhosts] = end ? strndup(h, (size_t)(end - h)) : xstrdup(h);
+			if (!pool->hosts[pool->nhosts])
+				fatal("out of memory");
+			need_dns = need_dns || !resolve_is_literal(pool->hosts[pool->nhosts]);
+			pool->nhosts++;
+			if (!end)
+				break;
+		}
+	}
+	/* an operator's hostaddr already spares libpq the lookup */
+	if (!need_dns || has_hostaddr)
+		return;
+	pool->resolver = resolver_new(base, rerr, sizeof(rerr));
+	if (!pool->resolver)
+		log_warning("pool %s: %s; libpq will look host names up itself, blocking while it does", pool->name,
+			    rerr);
+}
+
+static void pool_set_timeouts(struct PgPool *pool, int64_t query_timeout_ms)
+{
+	long long t = (long long)query_timeout_ms;
+
+	pool->query_timeout_ms = query_timeout_ms;
+	snprintf(pool->tcp_user_timeout, sizeof(pool->tcp_user_timeout), "%lld", t > 5000 ? 2 * t : 10000);
+	/*
+	 * The server ends what we would stop waiting for: a lock wait reports
+	 * itself as one (55P03) before the statement's own timeout (57014), and a
+	 * transaction left open by a vanished client ends by itself.
+	 */
+	snprintf(pool->setup_sql, sizeof(pool->setup_sql),
+		 "SET statement_timeout = %lld; SET lock_timeout = %lld; SET idle_in_transaction_session_timeout = %lld",
+		 t, t * 4 / 5, 2 * t);
+}
+
+struct PgPool *pgpool_new(struct event_base *base, const char *name, const char *conninfo, int size,
+			  int64_t query_timeout_ms)
 {
 	struct PgPool *pool = xcalloc(1, sizeof(*pool));
 
@@ -546,8 +883,12 @@ struct PgPool *pgpool_new(struct event_base *base, const char *name, const char 
 	pool->name = xstrdup(name);
 	pool->conninfo = xstrdup(conninfo);
 	pool->size = size;
+	snprintf(pool->app_name, sizeof(pool->app_name), "chargegated %s", name);
+	pool_set_timeouts(pool, query_timeout_ms);
+	pool_parse_conninfo(pool, base);
 	pool->conns = xcalloc((size_t)size, sizeof(*pool->conns));
 	event_assign(&pool->dispatch_ev, base, -1, 0, pool_dispatch_cb, pool);
+	evtimer_assign(&pool->expire_timer, base, pool_expire_cb, pool);
 	for (int i = 0; i < size; i++) {
 		struct PgConn *c = &pool->conns[i];
 
@@ -555,9 +896,15 @@ struct PgPool *pgpool_new(struct event_base *base, const char *name, const char 
 		c->index = i;
 		c->backoff_ms = RECONNECT_MIN_MS;
 		evtimer_assign(&c->retry_timer, base, conn_retry_cb, c);
+		evtimer_assign(&c->deadline_timer, base, conn_deadline_cb, c);
 		conn_start(c);
 	}
 	return pool;
+}
+
+struct PgPool *pgpool_new_sibling(const struct PgPool *like, const char *name, int size)
+{
+	return pgpool_new(like->base, name, like->conninfo, size, like->query_timeout_ms);
 }
 
 void pgpool_free(struct PgPool *pool)
@@ -568,7 +915,7 @@ void pgpool_free(struct PgPool *pool)
 	for (int i = 0; i < pool->size; i++) {
 		struct PgConn *c = &pool->conns[i];
 
-		conn_disarm(c);
+		conn_stop(c);
 		evtimer_del(&c->retry_timer);
 		if (c->query) {
 			query_finish(c->query, PG_UNAVAILABLE, "shutting down");
@@ -578,6 +925,11 @@ void pgpool_free(struct PgPool *pool)
 	}
 	pool_fail_queued(pool, "shutting down");
 	event_del(&pool->dispatch_ev);
+	evtimer_del(&pool->expire_timer);
+	resolver_free(pool->resolver);
+	PQconninfoFree(pool->opts);
+	for (int i = 0; i < pool->nhosts; i++)
+		free(pool->hosts[i]);
 	free(pool->conns);
 	free(pool->conninfo);
 	free(pool->name);
@@ -610,7 +962,8 @@ static void copy_step(struct StepCopy *dst, const char *sql, int nparams, const 
 		dst->values[i] = values[i] ? xstrdup(values[i]) : NULL;
 }
 
-static void pool_enqueue(struct PgPool *pool, struct PgQuery *q)
+/* deadline_ms: the caller's own (monotonic), when earlier than the pool's timeout; 0: none */
+static void pool_enqueue(struct PgPool *pool, struct PgQuery *q, int64_t deadline_ms)
 {
 	if (pool->tail)
 		pool->tail->next = q;
@@ -618,6 +971,10 @@ static void pool_enqueue(struct PgPool *pool, struct PgQuery *q)
 		pool->head = q;
 	pool->tail = q;
 	pool->queued++;
+	q->deadline_ms = pool->query_timeout_ms ? clock_now_ms() + pool->query_timeout_ms : 0;
+	if (deadline_ms && (!q->deadline_ms || deadline_ms < q->deadline_ms))
+		q->deadline_ms = deadline_ms;
+	pool_arm_expiry(pool);
 	event_active(&pool->dispatch_ev, EV_TIMEOUT, 0);
 }
 
@@ -631,15 +988,21 @@ static struct PgQuery *query_new(int nsteps)
 	return q;
 }
 
-void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
-		  pgpool_cb cb, void *arg)
+void pgpool_query_by(struct PgPool *pool, int64_t deadline_ms, const char *sql, int nparams,
+		     const char *const *values, pgpool_cb cb, void *arg)
 {
 	struct PgQuery *q = query_new(1);
 
 	copy_step(&q->steps[0], sql, nparams, values);
 	q->cb = cb;
 	q->arg = arg;
-	pool_enqueue(pool, q);
+	pool_enqueue(pool, q, deadline_ms);
+}
+
+void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
+		  pgpool_cb cb, void *arg)
+{
+	pgpool_query_by(pool, 0, sql, nparams, values, cb, arg);
 }
 
 void pgpool_tx(struct PgPool *pool, const struct PgStep *steps, int nsteps, pgpool_tx_cb cb, void *arg)
@@ -651,5 +1014,5 @@ void pgpool_tx(struct PgPool *pool, const struct PgStep *steps, int nsteps, pgpo
 	q->tx = true;
 	q->txcb = cb;
 	q->arg = arg;
-	pool_enqueue(pool, q);
+	pool_enqueue(pool, q, 0);
 }

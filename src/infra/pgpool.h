@@ -7,6 +7,7 @@
 #define CHARGEGATE_PGPOOL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <libpq-fe.h>
 
 struct event_base;
@@ -16,8 +17,10 @@ enum PgStatus {
 	PG_OK,		/* res holds the result (tuples or command ok) */
 	PG_ERROR,	/* the server rejected the query; res holds the error */
 	PG_UNAVAILABLE,	/* no connection: the query was never sent; res is NULL */
-	PG_INTERRUPTED	/* the connection broke after the query was sent: it may or may not have
-			   taken effect (committed); res is NULL */
+	PG_INTERRUPTED,	/* the connection broke after the query was sent, or no answer came by the
+			   deadline: it may or may not have taken effect (committed); res is NULL */
+	PG_TIMEOUT	/* not done within the query timeout: the server cancelled it, or it never
+			   got a connection; nothing took effect.  res holds the error or is NULL */
 };
 
 /*
@@ -29,7 +32,17 @@ typedef void (*pgpool_cb)(enum PgStatus status, PGresult *res, const char *err, 
 /* Notified whenever the pool gains its first or loses its last connection. */
 typedef void (*pgpool_state_cb)(bool up, void *arg);
 
-struct PgPool *pgpool_new(struct event_base *base, const char *name, const char *conninfo, int size);
+/*
+ * query_timeout_ms (database.query_timeout) bounds every query from the
+ * moment it is queued: the session's statement_timeout and lock_timeout
+ * end it on the server, a query still waiting for a connection fails
+ * PG_TIMEOUT, and one with no answer shortly after is dropped with its
+ * connection (PG_INTERRUPTED).  It also bounds connecting (at least 2 s).
+ */
+struct PgPool *pgpool_new(struct event_base *base, const char *name, const char *conninfo, int size,
+			  int64_t query_timeout_ms);
+/* Another pool to the same database with the same timeouts (e.g. for LISTEN). */
+struct PgPool *pgpool_new_sibling(const struct PgPool *like, const char *name, int size);
 void pgpool_free(struct PgPool *pool);
 
 void pgpool_set_state_cb(struct PgPool *pool, pgpool_state_cb cb, void *arg);
@@ -48,6 +61,14 @@ bool pgpool_is_up(const struct PgPool *pool);
  */
 void pgpool_query(struct PgPool *pool, const char *sql, int nparams, const char *const *values,
 		  pgpool_cb cb, void *arg);
+
+/*
+ * The same, answered by deadline_ms (monotonic, clock_now_ms()) when that
+ * comes before the pool's query timeout: for a caller whose own client has
+ * already waited.
+ */
+void pgpool_query_by(struct PgPool *pool, int64_t deadline_ms, const char *sql, int nparams,
+		     const char *const *values, pgpool_cb cb, void *arg);
 
 /* One statement of a transaction; values are text parameters (copied). */
 struct PgStep {

@@ -282,7 +282,7 @@ struct Transport *chargegate_kafka_transport_new(struct event_base *base, struct
 		free(t);
 		return NULL;
 	}
-	t->pg = pgtransport_new(base, pool, settings->conninfo, settings->listen);
+	t->pg = pgtransport_new(base, pool, settings->listen);
 	log_info("kafka transport: librdkafka %s, topics %s*", rd_kafka_version_str(), t->k.prefix);
 	return &t->base;
 }

@@ -418,7 +418,7 @@ static const struct TransportOps pg_ops = {
 	.free = pg_free,
 };
 
-struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, const char *conninfo, bool listen)
+struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, bool listen)
 {
 	struct PgTransport *t = calloc(1, sizeof(*t));
 
@@ -429,7 +429,7 @@ struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, 
 	t->evbase = base;
 	t->pool = pool;
 	if (listen) {
-		t->listen_pool = pgpool_new(base, "listen", conninfo, 1);
+		t->listen_pool = pgpool_new_sibling(pool, "listen", 1);
 		pgpool_set_notify_cb(t->listen_pool, on_notification, t);
 		pgpool_set_state_cb(t->listen_pool, on_listen_state, t);
 	}

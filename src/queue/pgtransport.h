@@ -13,9 +13,9 @@ struct PgPool;
 struct Transport;
 
 /*
- * pool runs the queue's queries; conninfo opens the LISTEN connection unless
- * listen is false (poll-only mode, for PgBouncer transaction pooling).
+ * pool runs the queue's queries; a sibling pool of one connection LISTENs
+ * unless listen is false (poll-only mode, for PgBouncer transaction pooling).
  */
-struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, const char *conninfo, bool listen);
+struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, bool listen);
 
 #endif

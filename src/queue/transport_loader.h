@@ -18,7 +18,7 @@ struct PgPool;
 struct Transport;
 
 /* Bumped whenever struct KafkaSettings, struct TransportOps or the entry point change. */
-#define KAFKA_MODULE_ABI 2
+#define KAFKA_MODULE_ABI 3
 
 /* The entry point the module exports, and its type. */
 #define KAFKA_MODULE_ENTRY "chargegate_kafka_transport_new"
@@ -33,7 +33,6 @@ struct KafkaSettings {
 	int nproperties;		/* kafka.property.NAME = VALUE pairs */
 	char *const *property_names;
 	char *const *property_values;
-	const char *conninfo;		/* database.url: LISTEN for relay wake-ups */
 	bool listen;			/* queue.listen */
 	int64_t lease_ms;		/* queue.lease */
 };

@@ -58,6 +58,7 @@ struct PendingPost {
 struct PendingGet {
 	struct HttpExchange *x;
 	struct Api *api;
+	int schema_version;	/* /readyz: what the first query found */
 };
 
 /* 5xx details are the product's words; the database's own go to the log only. */
@@ -69,6 +70,18 @@ static void problem_unavailable(struct HttpExchange *x, const char *what, const 
 	snprintf(detail, sizeof(detail), "the database is unavailable; %s, retry later", what);
 	httpx_add_header(x, "Retry-After", "1");
 	httpx_problem(x, 503, "database-unavailable", "Service Unavailable", detail, NULL);
+}
+
+/* The database did not finish in time (busy, or a lock held elsewhere). */
+static void problem_timeout(struct HttpExchange *x, const char *what, const char *why)
+{
+	char detail[256];
+
+	log_debug("api: %s %s: the database did not answer in time: %s", httpx_method(x), httpx_path(x),
+		  why ? why : "");
+	snprintf(detail, sizeof(detail), "the database did not answer within the time allowed; %s, retry later", what);
+	httpx_add_header(x, "Retry-After", "1");
+	httpx_problem(x, 503, "database-timeout", "Service Unavailable", detail, NULL);
 }
 
 /* The connection broke while the request was committing: it may or may not be stored. */
@@ -135,6 +148,10 @@ static void post_done(enum IngestOutcome o, const char *request_id, const char *
 	case INGEST_UNKNOWN:
 		(*p->api->unavailable)++;
 		problem_unknown_outcome(x, p->has_key);
+		break;
+	case INGEST_TIMEOUT:
+		(*p->api->unavailable)++;
+		problem_timeout(x, "nothing was stored", detail);
 		break;
 	case INGEST_FAILED:
 		httpx_problem(x, 500, "internal-error", "Internal Server Error",
@@ -228,6 +245,10 @@ static void get_done(enum PgStatus st, PGresult *res, const char *err, void *arg
 	struct json_object *body;
 
 	free(g);
+	if (st == PG_TIMEOUT || st == PG_INTERRUPTED) {
+		problem_timeout(x, "the request could not be read", err);
+		return;
+	}
 	if (st != PG_OK) {
 		problem_unavailable(x, "the request could not be read", err);
 		return;
@@ -324,13 +345,53 @@ static bool authenticate(struct Api *api, struct HttpExchange *x, int64_t *key_i
 	return false;
 }
 
+/*
+ * Ready means a POST can be stored now: besides the schema, the tables it
+ * writes must not be locked away (a DBA's LOCK TABLE, a long migration).
+ * ROW EXCLUSIVE is what an INSERT takes, so this conflicts exactly with
+ * what would block one, and holds nothing once the probe commits.
+ */
+static const struct PgStep write_probe[] = {
+	{ "SET LOCAL lock_timeout = 200", 0, NULL },
+	{ "LOCK TABLE chargegate.charging_session_request, chargegate.charging_session_request_outbox,"
+	  " chargegate.idempotency_key IN ROW EXCLUSIVE MODE", 0, NULL },
+};
+
+static void write_probe_done(enum PgStatus st, PGresult **results, int nsteps, const char *err, void *arg)
+{
+	struct PendingGet *g = arg;
+	struct HttpExchange *x = g->x;
+	struct json_object *body;
+	int version = g->schema_version;
+
+	(void)results;
+	(void)nsteps;
+	free(g);
+	if (st == PG_TIMEOUT) {
+		log_debug("api: /readyz: %s", err);
+		httpx_add_header(x, "Retry-After", "1");
+		httpx_problem(x, 503, "writes-blocked", "Service Unavailable",
+			      "another database session holds a lock on the requests' tables: requests cannot be "
+			      "stored until it is released", NULL);
+		return;
+	}
+	if (st != PG_OK) {
+		problem_unavailable(x, "not ready", err);
+		return;
+	}
+	body = json_new_object();
+	json_set_string(body, "status", "ready");
+	json_set_int(body, "schema_version", version);
+	httpx_reply_json(x, 200, "application/json", body);
+	json_object_put(body);
+}
+
 static void readyz_done(enum PgStatus st, PGresult *res, const char *err, void *arg)
 {
 	struct PendingGet *g = arg;
 	struct HttpExchange *x = g->x;
 	int have = st == PG_OK && PQntuples(res) == 1 ? atoi(PQgetvalue(res, 0, 0)) : -1;
 	char detail[512];
-	struct json_object *body;
 
 	if (have < 0) {
 		free(g);
@@ -344,12 +405,8 @@ static void readyz_done(enum PgStatus st, PGresult *res, const char *err, void *
 		httpx_problem(x, 503, "schema-behind", "Service Unavailable", detail, NULL);
 		return;
 	}
-	free(g);
-	body = json_new_object();
-	json_set_string(body, "status", "ready");
-	json_set_int(body, "schema_version", have);
-	httpx_reply_json(x, 200, "application/json", body);
-	json_object_put(body);
+	g->schema_version = have;
+	pgpool_tx(g->api->pool, write_probe, sizeof(write_probe) / sizeof(write_probe[0]), write_probe_done, g);
 }
 
 static void handle_metrics(struct HttpExchange *x)

@@ -2,6 +2,7 @@
 
 #include "request/ingest.h"
 
+#include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "infra/pgarray.h"
@@ -28,6 +29,7 @@ struct IngestItem {
 	char *callback_url;
 	char *idempotency_key;	/* NULL when absent */
 	int64_t api_key_id;	/* 0: none */
+	int64_t deadline_ms;	/* monotonic: answered by then, whatever the database does */
 	ingest_cb cb;
 	void *arg;
 };
@@ -38,6 +40,7 @@ struct Batch {
 	struct IngestItem *head, *tail;
 	int n;
 	bool solo;		/* a retry of one row from a failed batch */
+	int64_t deadline_ms;	/* its earliest item's */
 };
 
 struct Ingest {
@@ -45,6 +48,7 @@ struct Ingest {
 	struct PgPool *pool;
 	int batch_size;
 	int64_t batch_wait_ms;
+	int64_t timeout_ms;	/* database.query_timeout, counted from a request's arrival */
 	int max_inflight;
 	int inflight;
 	int waiting;		/* items not yet answered */
@@ -52,6 +56,7 @@ struct Ingest {
 	struct Batch *ready_head, *ready_tail;	/* full or due, waiting for a connection */
 	struct event timer;
 	bool timer_armed;
+	struct event expire_timer;	/* the oldest ready batch's deadline */
 	void (*on_commit)(void *);
 	void *on_commit_arg;
 	uint64_t *batches, *rows, *batch_failures;
@@ -88,6 +93,8 @@ static void batch_push(struct Batch *b, struct IngestItem *it)
 		b->head = it;
 	b->tail = it;
 	b->n++;
+	if (b->n == 1 || it->deadline_ms < b->deadline_ms)
+		b->deadline_ms = it->deadline_ms;
 }
 
 static struct Batch *batch_new(struct Ingest *ing, bool solo)
@@ -101,6 +108,17 @@ static struct Batch *batch_new(struct Ingest *ing, bool solo)
 	return b;
 }
 
+static void arm_expiry(struct Ingest *ing)
+{
+	struct timeval tv;
+
+	if (!ing->ready_head || evtimer_pending(&ing->expire_timer, NULL))
+		return;
+	tv = clock_timeval(ing->ready_head->deadline_ms - clock_now_ms());
+	if (evtimer_add(&ing->expire_timer, &tv) != 0)
+		fatal("ingest: could not arm the expiry timer");
+}
+
 static void ready_push(struct Ingest *ing, struct Batch *b)
 {
 	b->next = NULL;
@@ -109,6 +127,42 @@ static void ready_push(struct Ingest *ing, struct Batch *b)
 	else
 		ing->ready_head = b;
 	ing->ready_tail = b;
+	arm_expiry(ing);
+}
+
+static struct Batch *ready_pop(struct Ingest *ing)
+{
+	struct Batch *b = ing->ready_head;
+
+	ing->ready_head = b->next;
+	if (!ing->ready_head)
+		ing->ready_tail = NULL;
+	return b;
+}
+
+static void batch_fail(struct Batch *b, enum IngestOutcome o, const char *err);
+
+/*
+ * Batches still waiting for a connection when their time is up are
+ * answered now (nothing was sent, so nothing was stored): the client
+ * hears within database.query_timeout even when every connection hangs.
+ */
+static void expire_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct Ingest *ing = arg;
+	int64_t now = clock_now_ms();
+
+	(void)fd;
+	(void)what;
+	while (ing->ready_head && ing->ready_head->deadline_ms <= now) {
+		struct Batch *b = ready_pop(ing);
+
+		log_warning("ingest: a batch of %d waited %lld ms for a database connection: answered 503", b->n,
+			    (long long)ing->timeout_ms);
+		batch_fail(b, INGEST_TIMEOUT, "no database connection was free within database.query_timeout");
+		free(b);
+	}
+	arm_expiry(ing);
 }
 
 static void pump(struct Ingest *ing)
@@ -123,9 +177,7 @@ static void pump(struct Ingest *ing)
 		}
 		if (!b)
 			return;
-		ing->ready_head = b->next;
-		if (!ing->ready_head)
-			ing->ready_tail = NULL;
+		ready_pop(ing);
 		ing->inflight++;
 		batch_send(b);
 	}
@@ -224,6 +276,10 @@ static void batch_done(enum PgStatus st, PGresult *res, const char *err, void *a
 		batch_answer(b, res);
 	} else if (st == PG_UNAVAILABLE) {
 		batch_fail(b, INGEST_UNAVAILABLE, err);
+	} else if (st == PG_TIMEOUT) {
+		log_warning("ingest: a batch of %d was not stored within database.query_timeout (%s): answered 503",
+			    b->n, err);
+		batch_fail(b, INGEST_TIMEOUT, err);
 	} else if (st == PG_INTERRUPTED) {
 		log_warning("ingest: the connection broke while a batch of %d was committing (%s): whether it was "
 			    "stored is unknown; the clients are told to retry with their Idempotency-Key",
@@ -250,7 +306,8 @@ static void batch_send(struct Batch *b)
 	batch_params(b, params);
 	(*b->ing->batches)++;
 	*b->ing->rows += (uint64_t)b->n;
-	pgpool_query(b->ing->pool, accept_sql, NPARAMS, (const char *const *)params, batch_done, b);
+	pgpool_query_by(b->ing->pool, b->deadline_ms, accept_sql, NPARAMS, (const char *const *)params, batch_done,
+			b);
 	for (int k = 0; k < NPARAMS; k++)
 		free(params[k]);
 }
@@ -264,7 +321,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 struct Ingest *ingest_new(struct event_base *base, struct PgPool *pool, int batch_size, int64_t batch_wait_ms,
-			  int max_inflight)
+			  int64_t timeout_ms, int max_inflight)
 {
 	struct Ingest *ing = calloc(1, sizeof(*ing));
 
@@ -274,8 +331,10 @@ struct Ingest *ingest_new(struct event_base *base, struct PgPool *pool, int batc
 	ing->pool = pool;
 	ing->batch_size = batch_size;
 	ing->batch_wait_ms = batch_wait_ms;
+	ing->timeout_ms = timeout_ms;
 	ing->max_inflight = max_inflight < 1 ? 1 : max_inflight;
 	evtimer_assign(&ing->timer, base, timer_cb, ing);
+	evtimer_assign(&ing->expire_timer, base, expire_cb, ing);
 	ing->batches = metrics_counter("chargegate_ingest_batches_total", NULL,
 				       "Transactions that wrote accepted requests (group commit).");
 	ing->rows = metrics_counter("chargegate_ingest_rows_total", NULL, "Requests sent to the database in batches.");
@@ -291,6 +350,7 @@ void ingest_free(struct Ingest *ing)
 	if (!ing)
 		return;
 	evtimer_del(&ing->timer);
+	evtimer_del(&ing->expire_timer);
 	for (b = ing->ready_head; b; b = next) {
 		next = b->next;
 		batch_fail(b, INGEST_UNAVAILABLE, "shutting down");
@@ -326,6 +386,7 @@ struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *
 	it->callback_url = xstrdup(req->callback_url);
 	it->idempotency_key = idempotency_key ? xstrdup(idempotency_key) : NULL;
 	it->api_key_id = api_key_id;
+	it->deadline_ms = clock_now_ms() + ing->timeout_ms;
 	it->cb = cb;
 	it->arg = arg;
 	ing->waiting++;

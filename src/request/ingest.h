@@ -23,14 +23,16 @@ enum IngestOutcome {
 	INGEST_CONFLICT,	/* the Idempotency-Key was seen with another body */
 	INGEST_UNAVAILABLE,	/* database unreachable: nothing was stored */
 	INGEST_UNKNOWN,		/* the connection broke while the batch was committing: stored or not */
+	INGEST_TIMEOUT,		/* not stored within the timeout (cancelled, or never sent): nothing was stored */
 	INGEST_FAILED		/* the database refused this row */
 };
 
 /* request_id is set for CREATED, REPLAYED and CONFLICT; detail for failures. */
 typedef void (*ingest_cb)(enum IngestOutcome outcome, const char *request_id, const char *detail, void *arg);
 
+/* timeout_ms: every request is answered within it (database.query_timeout), stored or not. */
 struct Ingest *ingest_new(struct event_base *base, struct PgPool *pool, int batch_size, int64_t batch_wait_ms,
-			  int max_inflight);
+			  int64_t timeout_ms, int max_inflight);
 void ingest_free(struct Ingest *ing);
 
 /*

@@ -170,13 +170,13 @@ static void stop_cb(evutil_socket_t fd, short what, void *arg)
 
 static struct Transport *transport_new(struct Worker *w, struct PgPool *pool)
 {
-	struct KafkaSettings ks = { .abi = KAFKA_MODULE_ABI, .conninfo = w->db, .listen = w->listen,
+	struct KafkaSettings ks = { .abi = KAFKA_MODULE_ABI, .listen = w->listen,
 				    .lease_ms = w->spec.lease_ms };
 	struct Transport *t;
 	char err[1024];
 
 	if (!w->transport || strcmp(w->transport, "postgres") == 0)
-		return pgtransport_new(w->base, pool, w->db, w->listen);
+		return pgtransport_new(w->base, pool, w->listen);
 	if (strcmp(w->transport, "kafka") != 0)
 		fatal("--transport must be postgres or kafka");
 	ks.bootstrap_servers = w->kafka ? w->kafka : "";
@@ -247,7 +247,7 @@ int main(int argc, char **argv)
 	parse(&w, argc, argv);
 	log_setup(getenv("CG_DEBUG") ? LOG_LVL_DEBUG : LOG_LVL_INFO, LOG_FMT_TEXT);
 	w.base = event_base_new();
-	pool = pgpool_new(w.base, "worker", w.db, 4);
+	pool = pgpool_new(w.base, "worker", w.db, 4, 30000);
 	t = transport_new(&w, pool);
 	for (int i = 0; w.relay && i < 3; i++)
 		w.relays[i] = relay_new(w.base, t, outboxes[i], w.spec.batch_size, w.spec.poll_ms);
