@@ -33,7 +33,7 @@ static void usage(FILE *out)
 		"  dead-letters                  list dead letters with their last error\n"
 		"  replay SUBSCRIPTION [BATCH..] make dead letters ready again (all, or the given batches)\n"
 		"  discard SUBSCRIPTION [BATCH..] delete dead letters (all, or the given batches)\n"
-		"  purge                         apply the retention policy now (queue.retention)\n"
+		"  purge                         apply every retention policy now (queue.retention, request.retention)\n"
 		"  api-key create NAME           make a new API key and print it (only this once)\n"
 		"  api-key list                  API keys with their creation, last use and revocation\n"
 		"  api-key revoke NAME           refuse the key from now on (every daemon within 5 s)\n"
@@ -231,21 +231,94 @@ static int cmd_list_dead(const struct Config *cfg)
 }
 
 /* Retention now, in bounded batches, instead of waiting for the daemon. */
+#define PURGE_MAX_TABLES 16
+
+struct PurgeTotals {
+	char table[PURGE_MAX_TABLES][64];
+	long long deleted[PURGE_MAX_TABLES];
+	int n;
+};
+
+static void add_total(struct PurgeTotals *t, const char *table, long long n)
+{
+	int i = 0;
+
+	while (i < t->n && strcmp(t->table[i], table) != 0)
+		i++;
+	if (i == t->n) {
+		if (t->n == PURGE_MAX_TABLES)
+			return;
+		snprintf(t->table[t->n++], sizeof(t->table[0]), "%s", table);
+	}
+	t->deleted[i] += n;
+}
+
+/*
+ * One retention policy, batch after batch until no table filled a batch;
+ * each table's count goes into t.  false on a failure (said on stderr).
+ */
+static bool purge_policy(PGconn *conn, const char *sql, int64_t retention_ms, int limit, struct PurgeTotals *t)
+{
+	char ms[32], lim[16], err[512];
+	const char *params[2] = { ms, lim };
+	bool more = true;
+
+	snprintf(ms, sizeof(ms), "%lld", (long long)retention_ms);
+	snprintf(lim, sizeof(lim), "%d", limit);
+	while (more) {
+		PGresult *res = PQexecParams(conn, sql, 2, NULL, params, NULL, NULL, 0);
+
+		if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+			fprintf(stderr, "chargegatectl: purge: %s\n", ctl_error(res, err, sizeof(err)));
+			PQclear(res);
+			return false;
+		}
+		more = false;
+		for (int i = 0; i < PQntuples(res); i++) {
+			long long n = atoll(PQgetvalue(res, i, 1));
+
+			more = more || n >= limit;
+			add_total(t, PQgetvalue(res, i, 0), n);
+		}
+		PQclear(res);
+	}
+	return true;
+}
+
+static void print_totals(const char *title, const struct PurgeTotals *t)
+{
+	printf("%s\n", title);
+	for (int i = 0; i < t->n; i++)
+		printf("  %-40s %lld deleted\n", t->table[i], t->deleted[i]);
+}
+
 static int cmd_purge(const struct Config *cfg)
 {
 	PGconn *conn = ctl_connect(cfg);
-	char ms[32];
-	const char *params[1] = { ms };
-	long long n;
+	struct PurgeTotals q = { 0 }, r = { 0 };
+	char title[200];
 	bool ok;
 
-	snprintf(ms, sizeof(ms), "%lld", (long long)cfg->queue_retention_ms);
-	do {
-		ok = exec_count(conn, "SELECT coalesce(sum(deleted), 0) FROM chargegate.purge_expired($1::bigint, 5000)",
-				1, params, &n);
-		if (ok && n > 0)
-			printf("deleted %lld expired rows\n", n);
-	} while (ok && n > 0);
+	if (!ctl_schema_current(conn)) {
+		PQfinish(conn);
+		return 1;
+	}
+	ok = purge_policy(conn, "SELECT * FROM chargegate.purge_expired($1::bigint, $2::int)", cfg->queue_retention_ms,
+			  5000, &q);
+	if (ok) {
+		snprintf(title, sizeof(title), "queue.retention (%lld ms): done queue rows", (long long)cfg->queue_retention_ms);
+		print_totals(title, &q);
+	}
+	if (ok && cfg->request_retention_ms == 0) {
+		printf("request.retention = 0: requests are kept\n");
+	} else if (ok) {
+		ok = purge_policy(conn, "SELECT * FROM chargegate.purge_requests($1::bigint, $2::int, true)",
+				  cfg->request_retention_ms, 1000, &r);
+		snprintf(title, sizeof(title), "request.retention (%lld ms): finished requests and what hangs off them",
+			 (long long)cfg->request_retention_ms);
+		if (ok)
+			print_totals(title, &r);
+	}
 	PQfinish(conn);
 	return ok ? 0 : 1;
 }

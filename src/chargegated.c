@@ -323,7 +323,21 @@ static void setup_queue(struct Daemon *d)
 	for (int i = 0; i < NOUTBOXES; i++)
 		d->relays[i] = relay_new(d->base, d->transport, outboxes[i], d->cfg.queue_batch_size,
 					 d->cfg.queue_poll_interval_ms);
-	d->retention = retention_new(d->base, d->queue_pool, d->cfg.queue_retention_ms);
+}
+
+/* Retention is its own duty: a host without relays (or consumers) may still hold it. */
+static void setup_retention(struct Daemon *d)
+{
+	struct RetentionPolicy p[2] = {
+		{ "queue", "SELECT * FROM chargegate.purge_expired($1::bigint, $2::int)", d->cfg.queue_retention_ms,
+		  5000 },
+		{ "requests", "SELECT * FROM chargegate.purge_requests($1::bigint, $2::int)",
+		  d->cfg.request_retention_ms, 1000 },
+	};
+
+	if (!d->cfg.retention_enabled)
+		return;
+	d->retention = retention_new(d->base, d->queue_pool, p, d->cfg.request_retention_ms > 0 ? 2 : 1);
 }
 
 static void setup_contexts(struct Daemon *d)
@@ -401,6 +415,7 @@ static void daemon_setup(struct Daemon *d)
 	d->sigint = add_signal(d, SIGINT, on_stop_signal);
 	d->sighup = add_signal(d, SIGHUP, on_sighup);
 	setup_queue(d);
+	setup_retention(d);
 	setup_contexts(d);
 	setup_api(d);
 }
@@ -490,9 +505,10 @@ int main(int argc, char **argv)
 	check_startup_config(&d);
 	check_schema(&d.cfg);
 	daemon_setup(&d);
-	log_info("chargegated %s started (api %s, relays %s, consumers %s, transport %s)", PACKAGE_VERSION,
-		 d.cfg.http_enabled ? "on" : "off", d.cfg.relay_enabled ? "on" : "off",
-		 d.cfg.consumers_enabled ? "on" : "off", d.transport->ops->name);
+	log_info("chargegated %s started (api %s, relays %s, consumers %s, retention %s, transport %s)",
+		 PACKAGE_VERSION, d.cfg.http_enabled ? "on" : "off", d.cfg.relay_enabled ? "on" : "off",
+		 d.cfg.consumers_enabled ? "on" : "off", d.cfg.retention_enabled ? "on" : "off",
+		 d.transport->ops->name);
 	sdnotify_send("READY=1");
 	if (event_base_dispatch(d.base) < 0)
 		log_error("the event loop failed");

@@ -20,7 +20,7 @@ AS $function$
     ), audit AS (
         INSERT INTO chargegate.authorization_audit
                (request_id, event_id, sent, http_status, response, decision, reason, latency_ms, cause)
-        SELECT request_id, event_id, sent, http_status, response, decision, reason, latency_ms, cause
+        SELECT request_id, event_id, sent, http_status, left(response, 4096), decision, reason, latency_ms, cause
           FROM items
     ), events AS (
         INSERT INTO chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)

@@ -30,7 +30,7 @@ AS $function$
                (request_id, webhook_id, attempt, callback_url, http_status, latency_ms, error_class,
                 response_body, final, next_attempt_at)
         SELECT request_id, webhook_id, attempt, callback_url, http_status, latency_ms, error_class,
-               response_body, final, next_attempt_at
+               left(response_body, 4096), final, next_attempt_at
           FROM timed
     ), events AS (
         INSERT INTO chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)

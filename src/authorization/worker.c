@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AUDIT_BODY_MAX (64 * 1024)
 
 struct AuthzWorker {
 	struct HttpClient *http;	/* authorization calls only: never shared with callbacks */
@@ -123,7 +122,8 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 		json_set_int(call->item, "latency_ms", r->latency_ms);
 		if (r->body_len > 0)
 			json_set(call->item, "response",
-				 json_new_string_lossy(r->body, r->body_len < AUDIT_BODY_MAX ? r->body_len : AUDIT_BODY_MAX));
+				 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
+									     : HTTPCLIENT_STORED_BODY_MAX));
 		interpret(call->item, r);
 	} else {
 		decide(call->item, "unknown", NULL, "daemon shutting down before the answer");

@@ -173,6 +173,13 @@ static const struct CfKey keys[] = {
 	CF_BOOL("consumers", "enabled", "true", RESTART, consumers_enabled,
 		"run the consumers (authorization worker, callback delivery) in this daemon"),
 
+	CF_DUR("request", "retention", "30d", 0, 3650 * MS_DAY, RESTART, request_retention_ms,
+	       "finished requests (delivered, delivery_failed) unchanged this long are deleted with their audit "
+	       "rows, delivery attempts and idempotency keys; 0 keeps them"),
+	CF_BOOL("retention", "enabled", "true", RESTART, retention_enabled,
+		"this daemon applies queue.retention and request.retention (one daemon at a time does the "
+		"requests)"),
+
 	CF_ENUM("transport", "kind", "postgres", transport_kinds, RESTART, transport_kind,
 		"message transport: postgres, or kafka when built with --enable-kafka"),
 
@@ -330,6 +337,11 @@ static enum DurParse parse_duration(const char *s, int64_t *out_ms)
 			overflow = true;
 		else
 			n = n * 10 + digit;
+	}
+	/* zero needs no unit: "request.retention = 0" keeps requests (DESIGN §6) */
+	if (*p == '\0' && n == 0 && !overflow && p > s) {
+		*out_ms = 0;
+		return DUR_OK;
 	}
 	for (size_t i = 0; i < ARRAY_LEN(units); i++) {
 		if (strcmp(p, units[i].unit) != 0)

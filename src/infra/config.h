@@ -59,6 +59,9 @@ struct Config {
 	/* [relay] / [consumers]: role switches */
 	bool relay_enabled;
 	bool consumers_enabled;
+	/* [request] / [retention] */
+	int64_t request_retention_ms;
+	bool retention_enabled;
 	/* [transport] */
 	char *transport_kind;
 	/* [kafka] */

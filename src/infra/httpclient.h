@@ -32,6 +32,12 @@ struct AddrPolicy;
 struct HttpClient;
 
 #define HTTPCLIENT_DEFAULT_MAX_RESPONSE (64 * 1024)
+/*
+ * What of a peer's response body is stored with an attempt or an audit row:
+ * whoever owns a callback URL chooses the body, and a stored 64 KiB per
+ * attempt would let any client fill the disk.
+ */
+#define HTTPCLIENT_STORED_BODY_MAX 4096
 #define HTTPCLIENT_DEFAULT_TIMEOUT_MS 30000
 /* Large enough for every class name, "http_NNN" included. */
 #define HTTPCLIENT_CLASS_SIZE 24

@@ -121,7 +121,9 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 	if (!success)
 		json_set_string(item, "error_class", httpclient_error_class_name(r, cls, sizeof(cls)));
 	if (r->body_len > 0)
-		json_set(item, "response_body", json_new_string_lossy(r->body, r->body_len));
+		json_set(item, "response_body",
+			 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
+											 : HTTPCLIENT_STORED_BODY_MAX));
 	/* a delay, not a time: the database adds it to its own clock, whatever ours says */
 	if (delay >= 0)
 		json_set_int(item, "next_attempt_in_ms", delay);

@@ -63,6 +63,9 @@ tl_sql "
 	drop function chargegate.api_key_snapshot(bigint[]);
 	drop table chargegate.api_key;
 	delete from chargegate.schema_version where version = 8;
+	-- and 009
+	drop index chargegate.charging_session_request_finished_idx;
+	delete from chargegate.schema_version where version = 9;
 " >/dev/null || tl_bail "could not set up the version-6 database"
 tl_is "$(tl_sql "select max(version) from chargegate.schema_version")" 6 "(the database is at version 6)"
 

@@ -504,6 +504,9 @@ START_TEST(parse_duration_units_and_limits)
 	ck_assert(config_parse_duration("1h", &ms) && ms == 3600000);
 	ck_assert(config_parse_duration("1d", &ms) && ms == 86400000);
 	ck_assert(config_parse_duration("0ms", &ms) && ms == 0);
+	ms = -1;
+	ck_assert(config_parse_duration("0", &ms) && ms == 0);	/* zero alone needs no unit */
+	ck_assert(config_parse_duration("000", &ms) && ms == 0);
 	ck_assert(config_parse_duration("9223372036854775807ms", &ms) && ms == INT64_MAX);
 	ck_assert(!config_parse_duration("9223372036854775808ms", &ms));
 	ck_assert(!config_parse_duration("106751991167301d", &ms));
