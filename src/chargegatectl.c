@@ -78,9 +78,11 @@ static void print_query(PGconn *conn, const char *title, const char *sql)
 	PGresult *res = PQexec(conn, sql);
 	PQprintOpt opt = { 0 };
 
+	char err[1024];
+
 	printf("%s\n", title);
 	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-		printf("  (could not read: %s)\n", PQresultErrorMessage(res));
+		printf("  (could not read: %s)\n", ctl_error(res, err, sizeof(err)));
 		PQclear(res);
 		return;
 	}
@@ -133,11 +135,12 @@ static bool exec_count(PGconn *conn, const char *sql, int n, const char *const *
 {
 	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	char err[1024];
 
 	if (ok)
 		*out = atoll(PQgetvalue(res, 0, 0));
 	else
-		fprintf(stderr, "chargegatectl: %s", PQresultErrorMessage(res));
+		fprintf(stderr, "chargegatectl: %s\n", ctl_error(res, err, sizeof(err)));
 	PQclear(res);
 	return ok;
 }
@@ -147,6 +150,7 @@ static int cmd_relay_once(const struct Config *cfg)
 {
 	PGconn *conn;
 	PGresult *names;
+	char err[1024];
 	int rc = 0;
 
 	if (strcmp(cfg->transport_kind, "postgres") != 0) {
@@ -157,7 +161,7 @@ static int cmd_relay_once(const struct Config *cfg)
 	conn = ctl_connect(cfg);
 	names = PQexec(conn, "SELECT name FROM chargegate.outbox ORDER BY name");
 	if (PQresultStatus(names) != PGRES_TUPLES_OK) {
-		fprintf(stderr, "chargegatectl: could not list the outboxes: %s", PQresultErrorMessage(names));
+		fprintf(stderr, "chargegatectl: could not list the outboxes: %s\n", ctl_error(names, err, sizeof(err)));
 		PQclear(names);
 		PQfinish(conn);
 		return 1;

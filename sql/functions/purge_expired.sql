@@ -16,6 +16,8 @@ CREATE OR REPLACE FUNCTION chargegate.purge_expired(p_retention_ms bigint, p_lim
 RETURNS TABLE (table_name text, deleted bigint)
 LANGUAGE plpgsql
 VOLATILE
+-- the owner's rights: chargegate_app deletes only through retention (sql/after/grants.sql)
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE

@@ -18,6 +18,8 @@ CREATE OR REPLACE FUNCTION chargegate.purge_requests(p_retention_ms bigint, p_li
 RETURNS TABLE (table_name text, deleted bigint)
 LANGUAGE plpgsql
 VOLATILE
+-- the owner's rights: chargegate_app deletes only through retention (sql/after/grants.sql)
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $function$
 DECLARE

@@ -49,7 +49,16 @@ bool ctl_schema_current(PGconn *conn)
 
 const char *ctl_error(const PGresult *res, char *buf, size_t bufsize)
 {
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	size_t len;
+
 	snprintf(buf, bufsize, "%s", res ? PQresultErrorMessage(res) : "no result");
 	buf[strcspn(buf, "\n")] = '\0';
+	len = strlen(buf);
+	/* the daemon's login (chargegate_app) may not do an operator's work */
+	if (state && strcmp(state, "42501") == 0)
+		snprintf(buf + len, bufsize - len, " (this needs more rights than database.url's role has: run it as the "
+						   "schema's owner, e.g. CHARGEGATE_DATABASE_URL naming the role that runs "
+						   "migrate; reading needs chargegate_reader)");
 	return buf;
 }

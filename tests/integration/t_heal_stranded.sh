@@ -66,6 +66,8 @@ tl_sql "
 	-- and 009
 	drop index chargegate.charging_session_request_finished_idx;
 	delete from chargegate.schema_version where version = 9;
+	-- 010 (roles) is idempotent: it runs again as it is
+	delete from chargegate.schema_version where version = 10;
 " >/dev/null || tl_bail "could not set up the version-6 database"
 tl_is "$(tl_sql "select max(version) from chargegate.schema_version")" 6 "(the database is at version 6)"
 

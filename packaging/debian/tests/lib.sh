@@ -182,6 +182,12 @@ dt_daemon_roundtrip() {
 	_st=$(env -u CHARGEGATE_SQLDIR /usr/bin/chargegatectl status 2>&1)
 	tl_like "$_st" '^schema version: [1-9][0-9]* ' "chargegatectl status reads the default config and reports the schema"
 
+	# as README.Debian says: the daemon logs in as its own role, granted chargegate_app (and _reader)
+	tl_check "a login role for the daemon is granted chargegate_app and chargegate_reader" \
+		psql -qX -v ON_ERROR_STOP=1 -c "create role chargegate login; grant chargegate_app, chargegate_reader to chargegate"
+	CHARGEGATE_DATABASE_URL="host=127.0.0.1 port=$TL_PGPORT user=chargegate dbname=postgres"
+	export CHARGEGATE_DATABASE_URL
+
 	# the installed daemon, as the chargegate user, with the installed config
 	TL_DAEMON=$TL_DIR/chargegated-as-$DT_USER
 	printf '#!/bin/sh\nexec setpriv --reuid=%s --regid=%s --init-groups -- /usr/bin/chargegated "$@"\n' \
@@ -225,4 +231,7 @@ dt_daemon_roundtrip() {
 	tl_start_daemon NOTIFY_SOCKET="$_abs" CHARGEGATE_CONSUMERS_ENABLED=false || tl_bail "the installed chargegated did not start again"
 	dt_expect_notify "$TL_DIR/notify/abstract" READY=1 1 "READY=1 reaches an abstract NOTIFY_SOCKET (@name)"
 	tl_stop_daemon
+	_st=$(env -u CHARGEGATE_SQLDIR /usr/bin/chargegatectl status 2>&1)
+	tl_like "$_st" 'requests by status:' "chargegatectl status works with the daemon's role"
+	CHARGEGATE_DATABASE_URL=$CG_DATABASE_URL
 }
