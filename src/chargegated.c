@@ -22,6 +22,7 @@
 #include "queue/pgtransport.h"
 #include "queue/relay.h"
 #include "queue/retention.h"
+#include "queue/topology.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
 #include "queue/transport_loader.h"
@@ -40,16 +41,8 @@
 #define DRAIN_TIMEOUT_MS 10000
 /* A kept-alive client may wait this long between requests (nginx's default is 75 s). */
 #define HTTP_IDLE_TIMEOUT_MS 60000
-#define NOUTBOXES 4
 
 extern char **environ;
-
-static const char *const outboxes[NOUTBOXES] = {
-	"charging_session_request_outbox",
-	"authorization_decision_callback_outbox",
-	"callback_delivery_outbox",
-	"callback_retry_outbox",
-};
 
 /* What the callback sender reads; rebuilt on reload. */
 struct CallbackPolicy {
@@ -64,7 +57,7 @@ struct Daemon {
 	struct PgPool *pool, *queue_pool;
 	struct Transport *transport;
 	struct QueueSettings qs;
-	struct Relay *relays[NOUTBOXES];
+	struct Relay *relays[NTOPICS];
 	struct Retention *retention;
 	struct CallbackPolicy cb;
 	struct SenderSettings sender_settings;
@@ -182,6 +175,10 @@ static void check_schema(const struct Config *cfg)
 		fatal("could not connect to the database to check its schema: %s", err);
 	}
 	v = migrate_current_version(conn, err, sizeof(err));
+	if (v >= CHARGEGATE_SCHEMA_VERSION && !topology_check(conn, err, sizeof(err))) {
+		PQfinish(conn);
+		fatal("%s", err);
+	}
 	PQfinish(conn);
 	if (v < 0)
 		fatal("%s", err);
@@ -199,7 +196,7 @@ static int busy_work(const struct Daemon *d)
 	int n = httpserver_pending(d->http) + ingest_pending(d->ingest) + authz_worker_busy(d->authz) +
 		sender_busy(d->sender) + retry_scheduler_busy(d->retry) + request_status_busy(d->status);
 
-	for (int i = 0; i < NOUTBOXES; i++)
+	for (int i = 0; i < NTOPICS; i++)
 		n += relay_busy(d->relays[i]);
 	return n;
 }
@@ -282,8 +279,10 @@ static struct event *add_signal(struct Daemon *d, int sig, event_callback_fn cb)
 static void wake_request_relay(void *arg)
 {
 	struct Transport *t = arg;
+	char channel[TRANSPORT_CHANNEL_SIZE];
 
-	t->ops->notify(t, "outbox:charging_session_request_outbox");
+	transport_channel(CHANNEL_OUTBOX, topology_outbox(TOPIC_CHARGING_SESSION_REQUEST), channel);
+	t->ops->notify(t, channel);
 }
 
 /* transport.kind = kafka: the module (src/kafka/, loaded on demand) or a clear refusal. */
@@ -320,8 +319,8 @@ static void setup_queue(struct Daemon *d)
 		d->transport = pgtransport_new(d->base, d->queue_pool, d->cfg.queue_listen);
 	if (!d->cfg.relay_enabled)
 		return;
-	for (int i = 0; i < NOUTBOXES; i++)
-		d->relays[i] = relay_new(d->base, d->transport, outboxes[i], d->cfg.queue_batch_size,
+	for (int i = 0; i < NTOPICS; i++)
+		d->relays[i] = relay_new(d->base, d->transport, topology_outbox((enum TopicId)i), d->cfg.queue_batch_size,
 					 d->cfg.queue_poll_interval_ms);
 }
 
@@ -440,7 +439,7 @@ static void daemon_cleanup(struct Daemon *d)
 	sender_free(d->sender);
 	retry_scheduler_free(d->retry);
 	request_status_free(d->status);
-	for (int i = 0; i < NOUTBOXES; i++)
+	for (int i = 0; i < NTOPICS; i++)
 		relay_free(d->relays[i]);
 	retention_free(d->retention);
 	d->transport->ops->free(d->transport);

@@ -10,6 +10,7 @@
 #include "infra/url.h"
 #include "infra/uuid.h"
 #include "queue/consumer.h"
+#include "queue/topology.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
 
@@ -221,26 +222,17 @@ struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *
 				     const char *url, int64_t timeout_ms, int concurrency)
 {
 	struct AuthzWorker *w = calloc(1, sizeof(*w));
-	struct ConsumerSpec spec = {
-		.subscription = "authorization",
-		.topic = "charging_session_request",
-		.batch_size = qs->batch_size,
-		/* capacity bounds the calls (a batch stays open until its slowest answer) */
-		.max_batches = concurrency,
-		.lease_ms = qs->lease_ms,
-		.max_attempts = qs->max_attempts,
-		.poll_ms = qs->poll_ms,
-		.handle = handle,
-		.capacity = capacity,
-		.notify = "outbox:authorization_decision_callback_outbox",
-	};
+	struct ConsumerSpec spec;
 
 	if (!w || !(w->url = strdup(url)))
 		fatal("out of memory");
 	w->http = httpclient_new(base, concurrency);
 	w->timeout_ms = timeout_ms;
 	w->concurrency = concurrency;
-	spec.arg = w;
+	spec = topology_consumer_spec(SUB_AUTHORIZATION, qs, handle, w);
+	/* capacity bounds the calls (a batch stays open until its slowest answer) */
+	spec.max_batches = concurrency;
+	spec.capacity = capacity;
 	w->consumer = consumer_new(base, t, &spec);
 	return w;
 }

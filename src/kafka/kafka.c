@@ -175,15 +175,17 @@ static void k_watch(struct Transport *tr, const char *channel, transport_wake_cb
 {
 	struct KafkaTransport *t = tr->impl;
 	struct TopicWatcher *w;
+	enum ChannelKind kind;
+	const char *name;
 
-	if (strncmp(channel, "topic:", 6) != 0) {
+	if (!transport_channel_parse(channel, &kind, &name) || kind != CHANNEL_TOPIC) {
 		t->pg->ops->watch(t->pg, channel, cb, arg);
 		return;
 	}
 	if (t->nwatchers == MAX_WATCHERS)
 		fatal("kafka: more than %d watchers", MAX_WATCHERS);
 	w = &t->watchers[t->nwatchers++];
-	snprintf(w->topic, sizeof(w->topic), "%s", channel + 6);
+	snprintf(w->topic, sizeof(w->topic), "%s", name);
 	w->cb = cb;
 	w->arg = arg;
 }
@@ -192,8 +194,10 @@ static void k_watch(struct Transport *tr, const char *channel, transport_wake_cb
 static void k_notify(struct Transport *tr, const char *channel)
 {
 	struct KafkaTransport *t = tr->impl;
+	enum ChannelKind kind;
+	const char *name;
 
-	if (strncmp(channel, "topic:", 6) != 0)
+	if (!transport_channel_parse(channel, &kind, &name) || kind != CHANNEL_TOPIC)
 		t->pg->ops->notify(t->pg, channel);
 }
 

@@ -5,6 +5,7 @@
 #include "infra/json.h"
 #include "infra/log.h"
 #include "queue/consumer.h"
+#include "queue/topology.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
 
@@ -48,17 +49,7 @@ static void handle(struct ConsumerBatch *b, void *arg)
 struct RetryScheduler *retry_scheduler_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs)
 {
 	struct RetryScheduler *r = calloc(1, sizeof(*r));
-	struct ConsumerSpec spec = {
-		.subscription = "retry_scheduler",
-		.topic = "callback_delivery",
-		.batch_size = qs->batch_size,
-		.max_batches = 2,
-		.lease_ms = qs->lease_ms,
-		.max_attempts = qs->max_attempts,
-		.poll_ms = qs->poll_ms,
-		.handle = handle,
-		.notify = "outbox:callback_retry_outbox",
-	};
+	struct ConsumerSpec spec = topology_consumer_spec(SUB_RETRY_SCHEDULER, qs, handle, NULL);
 
 	if (!r)
 		fatal("out of memory");

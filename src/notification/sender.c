@@ -11,6 +11,7 @@
 #include "infra/url.h"
 #include "notification/destinations.h"
 #include "queue/consumer.h"
+#include "queue/topology.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
 
@@ -388,27 +389,17 @@ static int capacity(void *arg)
 }
 
 static struct Consumer *subscribe(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
-				  struct Sender *s, const char *subscription, const char *topic)
+				  struct Sender *s, enum SubscriptionId sub)
 {
-	struct ConsumerSpec spec = {
-		.subscription = subscription,
-		.topic = topic,
-		.batch_size = qs->batch_size,
-		/*
-		 * capacity bounds the work: a batch stays open until its slowest
-		 * delivery ends, so a cap on batches would let a few slow receivers
-		 * stop every claim
-		 */
-		.max_batches = s->st->concurrency,
-		.lease_ms = qs->lease_ms,
-		.max_attempts = qs->max_attempts,
-		.poll_ms = qs->poll_ms,
-		.handle = handle,
-		.capacity = capacity,
-		.notify = "outbox:callback_delivery_outbox",
-		.arg = s,
-	};
+	struct ConsumerSpec spec = topology_consumer_spec(sub, qs, handle, s);
 
+	/*
+	 * capacity bounds the work: a batch stays open until its slowest
+	 * delivery ends, so a cap on batches would let a few slow receivers
+	 * stop every claim
+	 */
+	spec.max_batches = s->st->concurrency;
+	spec.capacity = capacity;
 	return consumer_new(base, t, &spec);
 }
 
@@ -444,8 +435,8 @@ struct Sender *sender_new(struct event_base *base, struct Transport *t, const st
 				       "or paused.");
 	metrics_gauge("chargegate_callback_destinations_paused", NULL,
 		      "Callback destinations paused by their circuit breaker (open, or probing).", paused_gauge, s);
-	s->first = subscribe(base, t, qs, s, "notification", "authorization_decision_callback");
-	s->retries = subscribe(base, t, qs, s, "notification_retry", "callback_retry");
+	s->first = subscribe(base, t, qs, s, SUB_NOTIFICATION);
+	s->retries = subscribe(base, t, qs, s, SUB_NOTIFICATION_RETRY);
 	return s;
 }
 

@@ -29,7 +29,7 @@ struct Consumer {
 	struct ConsumerSpec spec;
 	char subscription[64];
 	char topic[64];
-	char notify[96];
+	char notify[TRANSPORT_CHANNEL_SIZE];	/* the outbox's channel, or "" */
 	char owner[128];
 	bool subscribed;
 	bool claiming;
@@ -492,17 +492,18 @@ static void wake(void *arg)
 struct Consumer *consumer_new(struct event_base *base, struct Transport *t, const struct ConsumerSpec *spec)
 {
 	struct Consumer *c = xcalloc(1, sizeof(*c));
-	char host[64] = "localhost", labels[128], channel[96];
+	char host[64] = "localhost", labels[128], channel[TRANSPORT_CHANNEL_SIZE];
 
 	c->base = base;
 	c->t = t;
 	c->spec = *spec;
 	snprintf(c->subscription, sizeof(c->subscription), "%s", spec->subscription);
 	snprintf(c->topic, sizeof(c->topic), "%s", spec->topic);
-	snprintf(c->notify, sizeof(c->notify), "%s", spec->notify ? spec->notify : "");
+	if (spec->notify_outbox)
+		transport_channel(CHANNEL_OUTBOX, spec->notify_outbox, c->notify);
 	c->spec.subscription = c->subscription;
 	c->spec.topic = c->topic;
-	c->spec.notify = NULL;	/* spec's strings are the caller's; use the copies */
+	c->spec.notify_outbox = NULL;	/* spec's strings are the caller's; use the copies */
 	if (gethostname(host, sizeof(host)) != 0)
 		log_warning("consumer %s: gethostname failed; leases are owned by \"localhost\"", c->subscription);
 	host[sizeof(host) - 1] = '\0';
@@ -520,7 +521,7 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	c->postponed = metrics_counter("chargegate_consumer_postponed_total", labels,
 				       "Messages sent back to the queue unhandled, without counting as an attempt "
 				       "(e.g. their callback destination was saturated or paused).");
-	snprintf(channel, sizeof(channel), "topic:%s", c->topic);
+	transport_channel(CHANNEL_TOPIC, c->topic, channel);
 	t->ops->watch(t, channel, wake, c);
 	arm_poll(c);
 	wake(c);

@@ -35,8 +35,8 @@ struct ConsumerSpec {
 	 * capacity the handler calls consumer_wake().
 	 */
 	int (*capacity)(void *arg);
-	/* Channel to notify after a batch settled (the outbox the handler writes), or NULL. */
-	const char *notify;
+	/* The outbox the handler writes, whose relay is woken after a batch settled, or NULL. */
+	const char *notify_outbox;
 };
 
 struct Consumer *consumer_new(struct event_base *base, struct Transport *t, const struct ConsumerSpec *spec);

@@ -69,15 +69,15 @@ static struct Call *relay_call_new(struct PgTransport *t, transport_relay_cb cb,
 	return c;
 }
 
-/* "outbox:NAME" -> chargegate_NAME, "topic:NAME" -> chargegate_topic_NAME */
+/* The NOTIFY channel: an outbox's is chargegate_NAME, a topic's chargegate_topic_NAME. */
 static void pg_channel(const char *channel, char *out, size_t size)
 {
-	if (strncmp(channel, "outbox:", 7) == 0)
-		snprintf(out, size, "chargegate_%s", channel + 7);
-	else if (strncmp(channel, "topic:", 6) == 0)
-		snprintf(out, size, "chargegate_topic_%s", channel + 6);
-	else
-		snprintf(out, size, "chargegate_%s", channel);
+	enum ChannelKind kind;
+	const char *name;
+
+	if (!transport_channel_parse(channel, &kind, &name))
+		fatal("pgtransport: \"%s\" is not a wake-up channel", channel);
+	snprintf(out, size, kind == CHANNEL_OUTBOX ? "chargegate_%s" : "chargegate_topic_%s", name);
 }
 
 static void wake_local(struct PgTransport *t, const char *pgchan)

@@ -121,7 +121,7 @@ struct Relay *relay_new(struct event_base *base, struct Transport *t, const char
 			int64_t poll_ms)
 {
 	struct Relay *r = calloc(1, sizeof(*r));
-	char labels[128];
+	char labels[128], channel[TRANSPORT_CHANNEL_SIZE];
 
 	if (!r)
 		fatal("out of memory");
@@ -134,8 +134,8 @@ struct Relay *relay_new(struct event_base *base, struct Transport *t, const char
 	evtimer_assign(&r->timer, base, run_cb, r);
 	snprintf(labels, sizeof(labels), "outbox=\"%s\"", outbox);
 	r->moved = metrics_counter("chargegate_relay_rows_total", labels, "Outbox rows published to their topic.");
-	snprintf(labels, sizeof(labels), "outbox:%s", outbox);
-	t->ops->watch(t, labels, wake, r);
+	transport_channel(CHANNEL_OUTBOX, outbox, channel);
+	t->ops->watch(t, channel, wake, r);
 	wake(r);	/* catch up on what is pending at start */
 	return r;
 }

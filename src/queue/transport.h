@@ -93,7 +93,7 @@ struct TransportOps {
 	 */
 	void (*extend)(struct Transport *t, const char *subscription, const char *owner,
 		       const struct QueueMessage *msgs, int n, int64_t lease_ms, transport_count_cb cb, void *arg);
-	/* Call cb when new work may be waiting on channel ("outbox:NAME" or "topic:NAME"). */
+	/* Call cb when new work may be waiting on channel (transport_channel()). */
 	void (*watch)(struct Transport *t, const char *channel, transport_wake_cb cb, void *arg);
 	/* Tell watchers here and in other daemons that channel has new work. */
 	void (*notify)(struct Transport *t, const char *channel);
@@ -107,5 +107,16 @@ struct Transport {
 
 /* Frees a claim's messages (for transports building QueueMessage arrays). */
 void transport_free_messages(struct QueueMessage *msgs, int n);
+
+/*
+ * Wake-up channels name an outbox (its relay has work) or a topic (its
+ * subscriptions have work).  Their text form is written here only.
+ */
+enum ChannelKind { CHANNEL_OUTBOX, CHANNEL_TOPIC };
+#define TRANSPORT_CHANNEL_SIZE 160
+
+void transport_channel(enum ChannelKind kind, const char *name, char out[TRANSPORT_CHANNEL_SIZE]);
+/* The kind and name of a channel; false for anything else. */
+bool transport_channel_parse(const char *channel, enum ChannelKind *kind, const char **name);
 
 #endif

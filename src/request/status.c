@@ -5,6 +5,7 @@
 #include "infra/json.h"
 #include "infra/log.h"
 #include "queue/consumer.h"
+#include "queue/topology.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
 
@@ -59,31 +60,16 @@ static void handle(struct ConsumerBatch *b, void *arg)
 	consumer_batch_finish(b);
 }
 
-static struct Consumer *subscribe(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
-				  const char *subscription, const char *topic)
-{
-	struct ConsumerSpec spec = {
-		.subscription = subscription,
-		.topic = topic,
-		.batch_size = qs->batch_size,
-		.max_batches = 2,
-		.lease_ms = qs->lease_ms,
-		.max_attempts = qs->max_attempts,
-		.poll_ms = qs->poll_ms,
-		.handle = handle,
-	};
-
-	return consumer_new(base, t, &spec);
-}
-
 struct RequestStatus *request_status_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs)
 {
 	struct RequestStatus *rs = calloc(1, sizeof(*rs));
+	struct ConsumerSpec decisions = topology_consumer_spec(SUB_REQUEST_STATUS_DECISIONS, qs, handle, NULL);
+	struct ConsumerSpec deliveries = topology_consumer_spec(SUB_REQUEST_STATUS_DELIVERIES, qs, handle, NULL);
 
 	if (!rs)
 		fatal("out of memory");
-	rs->decisions = subscribe(base, t, qs, "request_status_decisions", "authorization_decision_callback");
-	rs->deliveries = subscribe(base, t, qs, "request_status_deliveries", "callback_delivery");
+	rs->decisions = consumer_new(base, t, &decisions);
+	rs->deliveries = consumer_new(base, t, &deliveries);
 	return rs;
 }
 

@@ -125,6 +125,15 @@ tl_run 30 env CHARGEGATE_DATABASE_URL="host=127.0.0.1 port=$(tl_free_port) user=
 tl_check "migrate fails on an unreachable database" tl_failed
 tl_check "that failure is explained on stderr" test -s "$TL_DIR/run.err"
 
+# --- a schema whose wiring differs from the build's (src/queue/topology.c) ---------------------
+tl_sql "begin; delete from chargegate.subscription where name = 'retry_scheduler'; commit;" >/dev/null
+daemon_refuses "when a built-in subscription is missing"
+tl_like "$(cat "$TL_DIR/run.err")" 'expects the built-in subscription retry_scheduler of topic callback_delivery' \
+	"  and the refusal names it"
+tl_run 30 "$TL_CTL" -c "$TL_CONF" migrate
+tl_is "$(tl_sql "select topic from chargegate.subscription where name = 'retry_scheduler' and builtin")" callback_delivery \
+	"chargegatectl migrate puts it back"
+
 # --- a schema that is behind -------------------------------------------------------------------------
 tl_sql "delete from chargegate.schema_version"
 daemon_refuses "when no migration is recorded"
