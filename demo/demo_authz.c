@@ -8,6 +8,7 @@
 #include "autoconfig.h"
 
 #include "infra/httpserver.h"
+#include "infra/alloc.h"
 #include "infra/json.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
@@ -158,9 +159,7 @@ static bool rules_add_line(struct Rules *r, struct Rule ***tail, char *line, cha
 		r->dflt = rule;
 		return true;
 	}
-	copy = malloc(sizeof(*copy));
-	if (!copy)
-		fatal("out of memory");
+	copy = xmalloc(sizeof(*copy));
 	*copy = rule;
 	**tail = copy;
 	*tail = &copy->next;
@@ -260,9 +259,7 @@ static char *decide(struct Authz *a, struct HttpExchange *x)
 		json_set_string(ans, "reason", "BAD_REQUEST");
 		print_line(station, token, "invalid", "BAD_REQUEST", NULL);
 	}
-	text = strdup(json_to_text(ans, NULL));
-	if (!text)
-		fatal("out of memory");
+	text = xstrdup(json_to_text(ans, NULL));
 	json_object_put(ans);
 	json_object_put(req);
 	return text;
@@ -308,15 +305,6 @@ static void parked_timer_cb(evutil_socket_t fd, short what, void *arg)
 	parked_free(p);
 }
 
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		fatal("out of memory");
-	return d;
-}
-
 /* Answer after latency_ms (never, when hang). Takes body. */
 static void answer(struct Authz *a, struct HttpExchange *x, int code, const char *ctype, char *body, bool hang)
 {
@@ -328,9 +316,7 @@ static void answer(struct Authz *a, struct HttpExchange *x, int code, const char
 		free(body);
 		return;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		fatal("out of memory");
+	p = xcalloc(1, sizeof(*p));
 	p->authz = a;
 	p->x = x;
 	p->code = code;

@@ -8,6 +8,7 @@
 #include "autoconfig.h"
 
 #include "infra/httpserver.h"
+#include "infra/alloc.h"
 #include "infra/json.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
@@ -100,11 +101,9 @@ static void delayed_cb(evutil_socket_t fd, short what, void *arg)
 
 static void reply_later(struct Receiver *r, struct HttpExchange *x, int code)
 {
-	struct Delayed *d = calloc(1, sizeof(*d));
+	struct Delayed *d = xcalloc(1, sizeof(*d));
 	struct timeval tv = { r->delay_ms / 1000, (r->delay_ms % 1000) * 1000 };
 
-	if (!d)
-		fatal("out of memory");
 	d->rcv = r;
 	d->x = x;
 	d->code = code;

@@ -3,6 +3,7 @@
 #include "authorization/worker.h"
 
 #include "authorization/answer.h"
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/httpclient.h"
 #include "infra/json.h"
@@ -18,7 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 struct AuthzWorker {
 	struct HttpClient *http;	/* authorization calls only: never shared with callbacks */
@@ -138,14 +138,12 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 
 static void ask(struct AuthzBatch *ab, struct json_object *item, const char *station, const char *token)
 {
-	struct AuthzCall *call = calloc(1, sizeof(*call));
+	struct AuthzCall *call = xcalloc(1, sizeof(*call));
 	struct json_object *sent = json_new_object();
 	static const char *const headers[] = { "Content-Type: application/json", "Accept: application/json", NULL };
 	struct HttpClientRequest req = { 0 };
 	size_t len;
 
-	if (!call)
-		fatal("out of memory");
 	json_set_string(sent, "station_id", station);
 	json_set_string(sent, "driver_token", token);
 	call->ab = ab;
@@ -176,11 +174,9 @@ static struct json_object *item_for(const struct QueueMessage *m, struct json_ob
 
 static void handle(struct ConsumerBatch *b, void *arg)
 {
-	struct AuthzBatch *ab = calloc(1, sizeof(*ab));
+	struct AuthzBatch *ab = xcalloc(1, sizeof(*ab));
 	char err[256];
 
-	if (!ab)
-		fatal("out of memory");
 	ab->w = arg;
 	ab->b = b;
 	ab->items = json_new_array();
@@ -221,11 +217,10 @@ static int capacity(void *arg)
 struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
 				     const char *url, int64_t timeout_ms, int concurrency)
 {
-	struct AuthzWorker *w = calloc(1, sizeof(*w));
+	struct AuthzWorker *w = xcalloc(1, sizeof(*w));
 	struct ConsumerSpec spec;
 
-	if (!w || !(w->url = strdup(url)))
-		fatal("out of memory");
+	w->url = xstrdup(url);
 	w->http = httpclient_new(base, concurrency);
 	w->timeout_ms = timeout_ms;
 	w->concurrency = concurrency;

@@ -2,6 +2,7 @@
 
 #include "infra/addrpolicy.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <arpa/inet.h>
@@ -290,10 +291,8 @@ static struct Verdict classify(const struct Addr *a)
 
 struct AddrPolicy *addrpolicy_new(bool allow_private_networks)
 {
-	struct AddrPolicy *p = calloc(1, sizeof(*p));
+	struct AddrPolicy *p = xcalloc(1, sizeof(*p));
 
-	if (!p)
-		fatal("out of memory");
 	p->allow_private = allow_private_networks;
 	return p;
 }
@@ -311,9 +310,7 @@ static void list_copy(struct NetList *dst, const struct NetList *src)
 {
 	if (src->n == 0)
 		return;
-	dst->nets = calloc((size_t)src->n, sizeof(*dst->nets));
-	if (!dst->nets)
-		fatal("out of memory");
+	dst->nets = xcalloc((size_t)src->n, sizeof(*dst->nets));
 	memcpy(dst->nets, src->nets, (size_t)src->n * sizeof(*dst->nets));
 	dst->n = dst->cap = src->n;
 }
@@ -338,10 +335,8 @@ static bool list_add(struct NetList *l, const char *cidr, char *err, size_t errs
 		return false;
 	if (l->n == l->cap) {
 		int cap = l->cap ? l->cap * 2 : 8;
-		struct Net *nets = realloc(l->nets, (size_t)cap * sizeof(*nets));
+		struct Net *nets = xrealloc(l->nets, (size_t)cap * sizeof(*nets));
 
-		if (!nets)
-			fatal("out of memory");
 		l->nets = nets;
 		l->cap = cap;
 	}

@@ -25,12 +25,22 @@ struct timeval clock_timeval(int64_t ms)
 	return tv;
 }
 
-int64_t clock_jitter(int64_t ms, int pct)
+uint32_t clock_random32(void)
 {
 	uint32_t r;
 
 	/* the kernel's entropy is not needed here: any spread will do */
 	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
 		r = (uint32_t)getpid() ^ (uint32_t)clock_now_ms();
-	return ms * (100 - pct + (int64_t)(r % (uint32_t)(2 * pct + 1))) / 100;
+	return r;
+}
+
+int64_t clock_jitter_by(int64_t ms, int pct, uint32_t random)
+{
+	return ms * (100 - pct + (int64_t)(random % (uint32_t)(2 * pct + 1))) / 100;
+}
+
+int64_t clock_jitter(int64_t ms, int pct)
+{
+	return clock_jitter_by(ms, pct, clock_random32());
 }

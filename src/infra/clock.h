@@ -17,5 +17,9 @@ struct timeval clock_timeval(int64_t ms);
 
 /* ms ± pct percent, uniformly at random: retries that do not march in step. */
 int64_t clock_jitter(int64_t ms, int pct);
+/* The same with the caller's random number (tests choose it). */
+int64_t clock_jitter_by(int64_t ms, int pct, uint32_t random);
+/* A random number for spreading things out; not for secrets. */
+uint32_t clock_random32(void);
 
 #endif

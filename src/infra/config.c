@@ -5,6 +5,7 @@
  */
 #include "infra/config.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <arpa/inet.h>
@@ -255,15 +256,6 @@ static void format_ms(int64_t ms, char *buf, size_t bufsize)
 }
 
 /* --- small helpers ----------------------------------------------------------- */
-
-static char *xstrdup(const char *s)
-{
-	char *copy = strdup(s);
-
-	if (!copy)
-		fatal("config: out of memory");
-	return copy;
-}
 
 static char *trim(char *s)
 {
@@ -904,9 +896,7 @@ static bool load_file(struct Config *cfg, const char *path, char *err, size_t er
 		snprintf(err, errsize, "could not open config file \"%s\": %s", path, strerror(errno));
 		return false;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		fatal("config: out of memory");
+	p = xcalloc(1, sizeof(*p));
 	p->cfg = cfg;
 	p->path = path;
 	ok = read_lines(p, f);

@@ -3,6 +3,7 @@
 #include "infra/httpclient.h"
 
 #include "infra/addrpolicy.h"
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/log.h"
 
@@ -106,15 +107,6 @@ static void curl_release(void)
 		curl_global_cleanup();
 }
 
-static char *xstrdup(const char *s)
-{
-	char *d = strdup(s);
-
-	if (!d)
-		fatal("out of memory");
-	return d;
-}
-
 static int64_t elapsed_ms(const struct timespec *t0)
 {
 	struct timespec now;
@@ -171,17 +163,13 @@ static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
 static struct Transfer *transfer_new(struct HttpClient *c, const struct HttpClientRequest *req, httpclient_cb cb,
 				     void *arg)
 {
-	struct Transfer *t = calloc(1, sizeof(*t));
+	struct Transfer *t = xcalloc(1, sizeof(*t));
 
-	if (!t)
-		fatal("out of memory");
 	t->client = c;
 	t->cb = cb;
 	t->arg = arg;
 	t->url = xstrdup(req->url ? req->url : "");
-	t->body = malloc(req->body_len + 1);
-	if (!t->body)
-		fatal("out of memory");
+	t->body = xmalloc(req->body_len + 1);
 	if (req->body_len)
 		memcpy(t->body, req->body, req->body_len);
 	t->body[req->body_len] = '\0';
@@ -233,9 +221,7 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
 			want *= 2;
 		if (want > t->cap + 1)
 			want = t->cap + 1;
-		p = realloc(t->resp, want);
-		if (!p)
-			fatal("out of memory");
+		p = xrealloc(t->resp, want);
 		t->resp = p;
 		t->resp_alloc = want;
 	}
@@ -608,8 +594,7 @@ static int timer_cb(CURLM *multi, long timeout_ms, void *userp)
 			log_error("httpclient: could not stop the libcurl timer");
 		return 0;
 	}
-	tv.tv_sec = timeout_ms / 1000;
-	tv.tv_usec = (timeout_ms % 1000) * 1000;
+	tv = clock_timeval(timeout_ms);
 	if (evtimer_add(&c->timer, &tv) != 0) {
 		log_error("httpclient: could not arm the libcurl timer (%ld ms)", timeout_ms);
 		return -1;
@@ -632,10 +617,8 @@ static void watch_free(struct HttpClient *c, struct SockWatch *w)
 
 static struct SockWatch *watch_new(struct HttpClient *c, curl_socket_t fd)
 {
-	struct SockWatch *w = calloc(1, sizeof(*w));
+	struct SockWatch *w = xcalloc(1, sizeof(*w));
 
-	if (!w)
-		fatal("out of memory");
 	w->client = c;
 	w->fd = fd;
 	w->next = c->watches;
@@ -699,11 +682,9 @@ static void multi_set(CURLMcode mc, const char *what)
 
 struct HttpClient *httpclient_new(struct event_base *base, int max_concurrency)
 {
-	struct HttpClient *c = calloc(1, sizeof(*c));
+	struct HttpClient *c = xcalloc(1, sizeof(*c));
 	long conns = max_concurrency > 0 ? max_concurrency : 1;
 
-	if (!c)
-		fatal("out of memory");
 	curl_acquire();
 	c->base = base;
 	c->max_concurrency = (int)conns;

@@ -2,6 +2,7 @@
 
 #include "infra/httpserver.h"
 
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/httpparse.h"
 #include "infra/log.h"
@@ -146,11 +147,9 @@ static struct json_object *problem_doc(int status, const char *type, const char 
 char *http_problem_text(int status, const char *type, const char *title, const char *detail)
 {
 	struct json_object *doc = problem_doc(status, type, title, detail);
-	char *s = strdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	char *s = xstrdup(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 
 	json_object_put(doc);
-	if (!s)
-		fatal("out of memory");
 	return s;
 }
 
@@ -269,10 +268,8 @@ static void refuse(struct Conn *c, int status, const char *type, const char *det
 static char *target_path(const char *target)
 {
 	size_t n = strcspn(target, "?#");
-	char *p = malloc(n + 1);
+	char *p = xmalloc(n + 1);
 
-	if (!p)
-		fatal("out of memory");
 	memcpy(p, target, n);
 	p[n] = '\0';
 	return p;
@@ -296,12 +293,12 @@ static void dispatch(struct Conn *c)
 /* A complete head is in head[0..len): parse it and decide how to read the body. */
 static void start_request(struct Conn *c, char *head, size_t len)
 {
-	struct HttpExchange *x = calloc(1, sizeof(*x));
+	struct HttpExchange *x = xcalloc(1, sizeof(*x));
 	char err[256];
 	int st;
 
-	if (!x || !(x->body = evbuffer_new()) || !(x->out_headers = evbuffer_new()))
-		fatal("out of memory");
+	if (!(x->body = evbuffer_new()) || !(x->out_headers = evbuffer_new()))
+		fatal("http: could not allocate an exchange's buffers");
 	x->srv = c->srv;
 	x->conn = c;
 	x->head_buf = head;
@@ -348,9 +345,7 @@ static char *take_head(struct Conn *c, size_t *len, int *bad)
 		return NULL;
 	}
 	*len = (size_t)end.pos + 2;	/* the last header line's CRLF, not the empty line */
-	head = malloc(*len + 1);
-	if (!head)
-		fatal("out of memory");
+	head = xmalloc(*len + 1);
 	evbuffer_remove(in, head, *len);
 	head[*len] = '\0';
 	evbuffer_drain(in, 2);
@@ -485,8 +480,7 @@ static void turn_away(struct HttpServer *srv, evutil_socket_t fd)
 					      "too many open connections; retry later");
 		size_t size = strlen(doc) + 200;
 
-		if (!(canned = malloc(size)))
-			fatal("out of memory");
+		canned = xmalloc(size);
 		snprintf(canned, size,
 			 "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/problem+json\r\n"
 			 "Content-Length: %zu\r\nRetry-After: 1\r\nConnection: close\r\n\r\n%s",
@@ -509,9 +503,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		turn_away(srv, fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		fatal("out of memory");
+	c = xcalloc(1, sizeof(*c));
 	c->srv = srv;
 	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	if (!c->bev) {
@@ -659,10 +651,8 @@ static double connections_gauge(void *arg)
 struct HttpServer *httpserver_new(struct event_base *base, const char *listen, const struct HttpLimits *limits,
 				  http_handler handler, void *arg, char *err, size_t errsize)
 {
-	struct HttpServer *srv = calloc(1, sizeof(*srv));
+	struct HttpServer *srv = xcalloc(1, sizeof(*srv));
 
-	if (!srv)
-		fatal("out of memory");
 	srv->base = base;
 	srv->limits = *limits;
 	srv->handler = handler;

@@ -2,6 +2,7 @@
 
 #include "infra/json.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <json-c/json.h>
@@ -308,12 +309,10 @@ static void tree_member_counts(struct json_object *obj, int *counts, int max, in
 static bool members_unique(const char *buf, size_t len, struct json_object *obj)
 {
 	int max = (int)(len / 2) + 1;
-	int *text = malloc((size_t)max * sizeof(int)), *tree = malloc((size_t)max * sizeof(int));
+	int *text = xmalloc((size_t)max * sizeof(int)), *tree = xmalloc((size_t)max * sizeof(int));
 	int ntext, ntree = 0;
 	bool same;
 
-	if (!text || !tree)
-		fatal("out of memory");
 	ntext = text_member_counts(buf, len, text, max);
 	tree_member_counts(obj, tree, max, &ntree);
 	same = ntext == ntree && ntext >= 0 && memcmp(text, tree, (size_t)ntext * sizeof(int)) == 0;
@@ -425,12 +424,10 @@ static size_t utf8_seq_len(const unsigned char *p, size_t n)
 
 struct json_object *json_new_string_lossy(const char *s, size_t len)
 {
-	char *clean = malloc(len + 1);
+	char *clean = xmalloc(len + 1);
 	size_t o = 0;
 	struct json_object *obj;
 
-	if (!clean)
-		fatal("out of memory");
 	for (size_t i = 0; i < len;) {
 		size_t n = utf8_seq_len((const unsigned char *)s + i, len - i);
 

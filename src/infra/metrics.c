@@ -2,6 +2,7 @@
 
 #include "infra/metrics.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <event2/buffer.h>
@@ -43,10 +44,10 @@ static struct Series *series_add(enum SeriesKind kind, const char *name, const c
 
 	if (nseries == MAX_SERIES)
 		fatal("metrics: more than %d series registered", MAX_SERIES);
-	s = calloc(1, sizeof(*s));
-	if (!s || !(s->name = strdup(name)) || !(s->labels = strdup(labels ? labels : "")) ||
-	    !(s->help = strdup(help)))
-		fatal("out of memory");
+	s = xcalloc(1, sizeof(*s));
+	s->name = xstrdup(name);
+	s->labels = xstrdup(labels ? labels : "");
+	s->help = xstrdup(help);
 	s->kind = kind;
 	series[nseries++] = s;
 	return s;

@@ -2,6 +2,7 @@
 
 #include "infra/migrate.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <ctype.h>
@@ -102,9 +103,7 @@ static char *read_file(const char *path, char *err, size_t errsize)
 		fclose(f);
 		return NULL;
 	}
-	buf = malloc((size_t)len + 1);
-	if (!buf)
-		fatal("out of memory reading \"%s\"", path);
+	buf = xmalloc((size_t)len + 1);
 	if (fread(buf, 1, (size_t)len, f) != (size_t)len) {
 		snprintf(err, errsize, "could not read \"%s\": %s", path, strerror(errno));
 		free(buf);

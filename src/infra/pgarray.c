@@ -2,6 +2,7 @@
 
 #include "infra/pgarray.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <event2/buffer.h>
@@ -69,16 +70,12 @@ char *pgarray_finish(struct PgArray *a)
 	char *s;
 
 	if (!a->buf) {
-		s = strdup("{}");
-		if (!s)
-			fatal("out of memory");
+		s = xstrdup("{}");
 		return s;
 	}
 	add(a->buf, "}", 1);
 	len = evbuffer_get_length(a->buf);
-	s = malloc(len + 1);
-	if (!s)
-		fatal("out of memory");
+	s = xmalloc(len + 1);
 	evbuffer_remove(a->buf, s, len);
 	s[len] = '\0';
 	evbuffer_free(a->buf);

@@ -2,6 +2,7 @@
 
 #include "infra/pgpool.h"
 
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/resolve.h"
@@ -106,24 +107,6 @@ static bool send_step(PGconn *conn, const char *sql, int nparams, char **values)
 static void pool_dispatch(struct PgPool *pool);
 static void pool_arm_expiry(struct PgPool *pool);
 
-static void *xcalloc(size_t n, size_t sz)
-{
-	void *p = calloc(n, sz);
-
-	if (!p)
-		fatal("out of memory");
-	return p;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		fatal("out of memory");
-	return p;
-}
-
 static void query_free(struct PgQuery *q)
 {
 	for (int k = 0; k < q->nsteps; k++) {
@@ -202,9 +185,10 @@ static void conn_set_deadline(struct PgConn *c, int64_t at_ms)
 
 static void conn_schedule_retry(struct PgConn *c)
 {
-	struct timeval tv = { c->backoff_ms / 1000, (c->backoff_ms % 1000) * 1000 };
+	struct timeval tv = clock_timeval(c->backoff_ms);
 
-	evtimer_add(&c->retry_timer, &tv);
+	if (evtimer_add(&c->retry_timer, &tv) != 0)
+		fatal("pool %s: could not arm the reconnect timer", c->pool->name);
 	c->backoff_ms = c->backoff_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : c->backoff_ms * 2;
 }
 
@@ -840,9 +824,7 @@ static void pool_parse_conninfo(struct PgPool *pool, struct event_base *base)
 			continue;
 		for (char *h = o->val, *end; pool->nhosts < MAX_HOSTS; h = end + 1) {
 			end = strchr(h, ',');
-			pool->hosts[pool->nhosts] = end ? strndup(h, (size_t)(end - h)) : xstrdup(h);
-			if (!pool->hosts[pool->nhosts])
-				fatal("out of memory");
+			pool->hosts[pool->nhosts] = end ? xstrndup(h, (size_t)(end - h)) : xstrdup(h);
 			need_dns = need_dns || !resolve_is_literal(pool->hosts[pool->nhosts]);
 			pool->nhosts++;
 			if (!end)

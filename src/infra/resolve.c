@@ -2,6 +2,7 @@
 
 #include "infra/resolve.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <arpa/inet.h>
@@ -30,10 +31,8 @@ struct ResolveReq {
 
 struct Resolver *resolver_new(struct event_base *base, char *err, size_t errsize)
 {
-	struct Resolver *r = calloc(1, sizeof(*r));
+	struct Resolver *r = xcalloc(1, sizeof(*r));
 
-	if (!r)
-		fatal("out of memory");
 	/* reads /etc/resolv.conf and /etc/hosts, as getaddrinfo() would */
 	r->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!r->dns) {
@@ -118,10 +117,8 @@ struct ResolveReq *resolve_start(struct Resolver *r, const char *host, resolve_c
 {
 	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
 					 .ai_flags = EVUTIL_AI_ADDRCONFIG };
-	struct ResolveReq *q = calloc(1, sizeof(*q));
+	struct ResolveReq *q = xcalloc(1, sizeof(*q));
 
-	if (!q)
-		fatal("out of memory");
 	q->r = r;
 	q->cb = cb;
 	q->arg = arg;

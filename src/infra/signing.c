@@ -2,6 +2,7 @@
 
 #include "infra/signing.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <openssl/crypto.h>
@@ -74,10 +75,8 @@ static bool b64_decode(const char *s, unsigned char *out, size_t *outlen)
 
 static struct SigningKey *key_alloc(size_t cap)
 {
-	struct SigningKey *k = calloc(1, sizeof(*k) + cap);
+	struct SigningKey *k = xcalloc(1, sizeof(*k) + cap);
 
-	if (!k)
-		fatal("out of memory");
 	return k;
 }
 
@@ -139,12 +138,10 @@ static bool hmac_message(const struct SigningKey *key, const char *id, const cha
 {
 	size_t idlen = strlen(id), tslen = strlen(timestamp);
 	size_t total = idlen + 1 + tslen + 1 + body_len;
-	unsigned char *msg = malloc(total ? total : 1);
+	unsigned char *msg = xmalloc(total ? total : 1);
 	unsigned int maclen = 0;
 	bool ok;
 
-	if (!msg)
-		fatal("out of memory");
 	memcpy(msg, id, idlen);
 	msg[idlen] = '.';
 	memcpy(msg + idlen + 1, timestamp, tslen);
@@ -218,9 +215,7 @@ bool signing_verify(const char *header, const struct SigningKey *const *keys, in
 
 	if (!header || nkeys <= 0)
 		return false;
-	expected = calloc((size_t)nkeys, sizeof(*expected));
-	if (!expected)
-		fatal("out of memory");
+	expected = xcalloc((size_t)nkeys, sizeof(*expected));
 	for (int i = 0; i < nkeys; i++) {
 		if (!signing_sign(keys[i], id, timestamp, body, body_len, expected[i]))
 			expected[i][0] = '\0';

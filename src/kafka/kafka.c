@@ -10,6 +10,7 @@
 #include "autoconfig.h"
 
 #include "infra/log.h"
+#include "infra/alloc.h"
 #include "infra/pgpool.h"
 #include "kafka/kafka.h"
 #include "kafka/producer.h"
@@ -46,15 +47,6 @@ struct KafkaTransport {
 /* Exported: the one symbol the daemon looks up. */
 struct Transport *chargegate_kafka_transport_new(struct event_base *base, struct PgPool *pool,
 						 const struct KafkaSettings *settings, char *err, size_t errsize);
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (!p)
-		fatal("kafka: out of memory");
-	return p;
-}
 
 /* --- relay ----------------------------------------------------------------------- */
 
@@ -122,11 +114,9 @@ static void k_subscribe(struct Transport *tr, const char *subscription, const ch
 			void *arg)
 {
 	struct KafkaTransport *t = tr->impl;
-	struct SubscribeCall *sc = calloc(1, sizeof(*sc));
+	struct SubscribeCall *sc = xcalloc(1, sizeof(*sc));
 	const char *params[2] = { subscription, topic };
 
-	if (!sc)
-		fatal("kafka: out of memory");
 	sc->t = t;
 	snprintf(sc->subscription, sizeof(sc->subscription), "%s", subscription);
 	snprintf(sc->topic, sizeof(sc->topic), "%s", topic);
@@ -250,10 +240,8 @@ static void common_init(struct KafkaCommon *k, struct event_base *base, struct P
 	k->prefix = xstrdup(s->topic_prefix);
 	k->lease_ms = s->lease_ms;
 	k->nprops = s->nproperties;
-	k->names = calloc((size_t)(s->nproperties + 1), sizeof(char *));
-	k->values = calloc((size_t)(s->nproperties + 1), sizeof(char *));
-	if (!k->names || !k->values)
-		fatal("kafka: out of memory");
+	k->names = xcalloc((size_t)(s->nproperties + 1), sizeof(char *));
+	k->values = xcalloc((size_t)(s->nproperties + 1), sizeof(char *));
 	for (int i = 0; i < s->nproperties; i++) {
 		k->names[i] = xstrdup(s->property_names[i]);
 		k->values[i] = xstrdup(s->property_values[i]);
@@ -275,9 +263,7 @@ struct Transport *chargegate_kafka_transport_new(struct event_base *base, struct
 			 KAFKA_MODULE_ABI, settings->abi);
 		return NULL;
 	}
-	t = calloc(1, sizeof(*t));
-	if (!t)
-		fatal("kafka: out of memory");
+	t = xcalloc(1, sizeof(*t));
 	t->base.ops = &kafka_ops;
 	t->base.impl = t;
 	common_init(&t->k, base, pool, settings);

@@ -2,6 +2,7 @@
 
 #include "kafka/kafka.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <ctype.h>
@@ -340,9 +341,7 @@ char *karr_finish(struct KArr *a)
 		evbuffer_add(a->b, "{", 1);
 	evbuffer_add(a->b, "}", 1);
 	len = evbuffer_get_length(a->b);
-	s = malloc(len + 1);
-	if (!s)
-		fatal("kafka: out of memory");
+	s = xmalloc(len + 1);
 	evbuffer_remove(a->b, s, len);
 	s[len] = '\0';
 	evbuffer_free(a->b);

@@ -2,6 +2,7 @@
 
 #include "kafka/offsets.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 
 #include <stdlib.h>
@@ -24,21 +25,10 @@ struct KOffsets {
 	uint64_t next_gen;
 };
 
-static void *xrealloc(void *p, size_t size)
-{
-	void *q = realloc(p, size ? size : 1);
-
-	if (!q)
-		fatal("kafka: out of memory");
-	return q;
-}
-
 struct KOffsets *koffsets_new(void)
 {
-	struct KOffsets *o = calloc(1, sizeof(*o));
+	struct KOffsets *o = xcalloc(1, sizeof(*o));
 
-	if (!o)
-		fatal("kafka: out of memory");
 	o->next_gen = 1;
 	return o;
 }
@@ -76,9 +66,7 @@ static struct Partition *find_or_add(struct KOffsets *o, const char *topic, int3
 	}
 	p = &o->parts[o->nparts++];
 	memset(p, 0, sizeof(*p));
-	p->topic = strdup(topic);
-	if (!p->topic)
-		fatal("kafka: out of memory");
+	p->topic = xstrdup(topic);
 	p->partition = partition;
 	return p;
 }

@@ -2,6 +2,7 @@
 
 #include "kafka/producer.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 #include "infra/pgpool.h"
 #include "kafka/kafka.h"
@@ -62,10 +63,8 @@ static const char failed_sql[] = "SELECT chargegate.record_publish_error($1, $2,
 
 static struct Batch *batch_new(struct KafkaProducer *p, const char *outbox, transport_relay_cb cb, void *arg)
 {
-	struct Batch *b = calloc(1, sizeof(*b));
+	struct Batch *b = xcalloc(1, sizeof(*b));
 
-	if (!b)
-		fatal("kafka: out of memory");
 	b->p = p;
 	snprintf(b->outbox, sizeof(b->outbox), "%s", outbox);
 	b->cb = cb;
@@ -210,9 +209,7 @@ static void claimed(enum PgStatus st, PGresult **results, int nsteps, const char
 		batch_end(b, 0, NULL);
 		return;
 	}
-	b->rows = calloc((size_t)b->n, sizeof(*b->rows));
-	if (!b->rows)
-		fatal("kafka: out of memory");
+	b->rows = xcalloc((size_t)b->n, sizeof(*b->rows));
 	for (int i = 0; i < b->n; i++) {
 		struct Row *row = &b->rows[i];
 
@@ -385,10 +382,8 @@ int kproducer_pending(const struct KafkaProducer *p)
 
 struct KafkaProducer *kproducer_new(const struct KafkaCommon *k, char *err, size_t errsize)
 {
-	struct KafkaProducer *p = calloc(1, sizeof(*p));
+	struct KafkaProducer *p = xcalloc(1, sizeof(*p));
 
-	if (!p)
-		fatal("kafka: out of memory");
 	p->k = k;
 	snprintf(p->client.label, sizeof(p->client.label), "kafka producer");
 	snprintf(p->owner, sizeof(p->owner), "%s:relay", k->host_pid);

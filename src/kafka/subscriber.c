@@ -2,6 +2,7 @@
 
 #include "kafka/subscriber.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 #include "infra/pgpool.h"
 #include "kafka/kafka.h"
@@ -60,15 +61,6 @@ struct KafkaSubscriber {
 	void *wake_arg;
 	bool topic_missing_logged;
 };
-
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-
-	if (!p)
-		fatal("kafka: out of memory");
-	return p;
-}
 
 static void kmsg_free(struct KMsg *m)
 {
@@ -239,9 +231,7 @@ static const char *parse_event(const rd_kafka_message_t *rkm, struct KMsg *km)
 	km->aggregate_id[36] = '\0';
 	if (!rkm->payload || memchr(rkm->payload, '\0', rkm->len) || !payload_is_object(rkm->payload, rkm->len))
 		return "its value is not a JSON object";
-	km->payload = malloc(rkm->len + 1);
-	if (!km->payload)
-		fatal("kafka: out of memory");
+	km->payload = xmalloc(rkm->len + 1);
 	memcpy(km->payload, rkm->payload, rkm->len);
 	km->payload[rkm->len] = '\0';
 	return NULL;
@@ -445,15 +435,6 @@ static struct KClaim *claim_find(struct KafkaSubscriber *s, uint64_t seq)
 			return c;
 	}
 	return NULL;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		fatal("kafka: out of memory");
-	return p;
 }
 
 /* Due retries from PostgreSQL, as claim_messages returns them. */

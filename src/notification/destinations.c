@@ -2,6 +2,7 @@
 
 #include "notification/destinations.h"
 
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/url.h"
@@ -89,9 +90,7 @@ static struct Dest *find_or_add(struct Destinations *d, const char *key)
 
 	if (x)
 		return x;
-	x = calloc(1, sizeof(*x));
-	if (!x)
-		fatal("out of memory");
+	x = xcalloc(1, sizeof(*x));
 	snprintf(x->key, sizeof(x->key), "%s", key);
 	x->latency_ms = -1;
 	x->next = d->buckets[b];
@@ -142,10 +141,8 @@ static void take_slot(struct Destinations *d, struct Dest *x)
 {
 	if (x->in_flight == x->started_cap) {
 		int cap = x->started_cap ? x->started_cap * 2 : 8;
-		int64_t *p = realloc(x->started, (size_t)cap * sizeof(*p));
+		int64_t *p = xrealloc(x->started, (size_t)cap * sizeof(*p));
 
-		if (!p)
-			fatal("out of memory");
 		x->started = p;
 		x->started_cap = cap;
 	}
@@ -193,10 +190,8 @@ static bool may_wait_here(const struct Destinations *d, const struct Dest *x)
 
 static void enqueue(struct Destinations *d, struct Dest *x, void *w)
 {
-	struct Waiter *q = calloc(1, sizeof(*q));
+	struct Waiter *q = xcalloc(1, sizeof(*q));
 
-	if (!q)
-		fatal("out of memory");
 	q->w = w;
 	if (x->tail)
 		x->tail->next = q;
@@ -341,10 +336,8 @@ void destinations_done(struct Destinations *d, const char *key, enum DestOutcome
 struct Destinations *destinations_new(const struct DestinationSettings *settings, int64_t (*now_ms)(void),
 				      dest_start_fn start, dest_postpone_fn postpone, void *arg)
 {
-	struct Destinations *d = calloc(1, sizeof(*d));
+	struct Destinations *d = xcalloc(1, sizeof(*d));
 
-	if (!d)
-		fatal("out of memory");
 	d->now = now_ms;
 	d->start = start;
 	d->postpone = postpone;

@@ -2,6 +2,7 @@
 
 #include "notification/retry.h"
 
+#include "infra/alloc.h"
 #include "infra/json.h"
 #include "infra/log.h"
 #include "queue/consumer.h"
@@ -48,11 +49,9 @@ static void handle(struct ConsumerBatch *b, void *arg)
 
 struct RetryScheduler *retry_scheduler_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs)
 {
-	struct RetryScheduler *r = calloc(1, sizeof(*r));
+	struct RetryScheduler *r = xcalloc(1, sizeof(*r));
 	struct ConsumerSpec spec = topology_consumer_spec(SUB_RETRY_SCHEDULER, qs, handle, NULL);
 
-	if (!r)
-		fatal("out of memory");
 	r->consumer = consumer_new(base, t, &spec);
 	return r;
 }

@@ -2,6 +2,7 @@
 
 #include "notification/sender.h"
 
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/httpclient.h"
 #include "infra/json.h"
@@ -19,10 +20,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
+/* Spread of each retry delay around its schedule entry. */
+#define RETRY_JITTER_PCT 20
 #define RESPONSE_MAX (64 * 1024)
 
 struct Sender {
@@ -63,7 +64,7 @@ int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64
 	if (attempt < 1 || attempt > st->schedule_len)
 		return -1;
 	/* ±20 % jitter, so that a receiver that comes back is not hit by every retry at once */
-	delay = st->schedule_ms[attempt - 1] * (80 + (int64_t)(random % 41)) / 100;
+	delay = clock_jitter_by(st->schedule_ms[attempt - 1], RETRY_JITTER_PCT, random);
 	if (retry_after_ms > 0) {
 		int64_t ra = retry_after_ms < st->max_retry_after_ms ? retry_after_ms : st->max_retry_after_ms;
 
@@ -71,15 +72,6 @@ int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64
 			delay = ra;
 	}
 	return delay;
-}
-
-static uint32_t random32(void)
-{
-	uint32_t r;
-
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (uint32_t)getpid() ^ (uint32_t)time(NULL);
-	return r;
 }
 
 static void batch_finish(struct SendBatch *sb)
@@ -111,7 +103,7 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 	bool asks_to_wait = r->error == HTTPC_OK && (r->status == 429 || r->status == 503);	/* DESIGN §5 */
 	int attempt = (int)json_object_get_int(json_object_object_get(item, "attempt"));
 	int64_t delay = success || is_final(r) ? -1
-				: sender_next_delay_ms(st, attempt, asks_to_wait ? r->retry_after_ms : -1, random32());
+				: sender_next_delay_ms(st, attempt, asks_to_wait ? r->retry_after_ms : -1, clock_random32());
 	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	json_set(item, "success", json_object_new_boolean(success));
@@ -287,10 +279,8 @@ static char *callback_body(struct json_object *payload)
 		json_set_string(body, members[i], json_get_string(payload, members[i]));
 	if (reason)
 		json_set_string(body, "reason", reason);
-	text = strdup(json_to_text(body, NULL));
+	text = xstrdup(json_to_text(body, NULL));
 	json_object_put(body);
-	if (!text)
-		fatal("out of memory");
 	return text;
 }
 
@@ -317,10 +307,9 @@ static void send_one(struct SendBatch *sb, int index, const struct QueueMessage 
 	bool retry = strcmp(m->event_type, "CallbackRetryRequested") == 0;
 	const char *webhook_id = retry ? json_get_string(payload, "webhook_id") : m->event_id;
 	int attempt = retry ? (int)json_object_get_int(json_object_object_get(payload, "attempt")) : 1;
-	struct SendCall *call = calloc(1, sizeof(*call));
+	struct SendCall *call = xcalloc(1, sizeof(*call));
 
-	if (!call || !(call->url = strdup(json_get_string(payload, "callback_url"))))
-		fatal("out of memory");
+	call->url = xstrdup(json_get_string(payload, "callback_url"));
 	call->sb = sb;
 	call->index = index;
 	call->attempt = attempt < 1 ? 1 : attempt;
@@ -348,11 +337,9 @@ static const char *check_payload(struct json_object *payload, struct CallbackUrl
 
 static void handle(struct ConsumerBatch *b, void *arg)
 {
-	struct SendBatch *sb = calloc(1, sizeof(*sb));
+	struct SendBatch *sb = xcalloc(1, sizeof(*sb));
 	char err[256];
 
-	if (!sb)
-		fatal("out of memory");
 	sb->s = arg;
 	sb->b = b;
 	sb->items = json_new_array();
@@ -421,11 +408,9 @@ static double paused_gauge(void *arg)
 struct Sender *sender_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
 			  const struct SenderSettings *settings)
 {
-	struct Sender *s = calloc(1, sizeof(*s));
+	struct Sender *s = xcalloc(1, sizeof(*s));
 	struct DestinationSettings ds;
 
-	if (!s)
-		fatal("out of memory");
 	s->st = settings;
 	s->http = httpclient_new(base, settings->concurrency);
 	destination_settings(settings, &ds);

@@ -2,6 +2,7 @@
 
 #include "queue/claimrows.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 #include "queue/transport.h"
 
@@ -43,9 +44,7 @@ bool claimrows_decode(PGresult *res, struct QueueMessage *msgs, char *err, size_
 		copy(m->event_id, sizeof(m->event_id), res, i, col[C_EVENT]);
 		copy(m->event_type, sizeof(m->event_type), res, i, col[C_TYPE]);
 		copy(m->aggregate_id, sizeof(m->aggregate_id), res, i, col[C_AGGREGATE]);
-		m->payload = strdup(PQgetvalue(res, i, col[C_PAYLOAD]));
-		if (!m->payload)
-			fatal("out of memory");
+		m->payload = xstrdup(PQgetvalue(res, i, col[C_PAYLOAD]));
 		m->handled = PQgetvalue(res, i, col[C_HANDLED])[0] == 't';
 		m->age_ms = atoll(PQgetvalue(res, i, col[C_AGE]));
 	}

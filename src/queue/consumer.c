@@ -2,6 +2,8 @@
 
 #include "queue/consumer.h"
 
+#include "infra/alloc.h"
+#include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "infra/pgpool.h"
@@ -13,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 
 #define MAX_BACKOFF_MS 60000
@@ -69,29 +70,10 @@ void consumer_stop_all(void)
 	stopping = true;
 }
 
-static void *xcalloc(size_t n, size_t size)
-{
-	void *p = calloc(n ? n : 1, size);
-
-	if (!p)
-		fatal("out of memory");
-	return p;
-}
-
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s ? s : "");
-
-	if (!p)
-		fatal("out of memory");
-	return p;
-}
-
 /* The poll fallback: also how a failed claim is retried. */
 static void arm_poll(struct Consumer *c)
 {
-	int64_t ms = c->spec.poll_ms;
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = clock_timeval(c->spec.poll_ms);
 
 	if (event_add(&c->timer, &tv) != 0)
 		fatal("consumer %s: could not arm the poll timer", c->subscription);
@@ -136,11 +118,8 @@ static void renew_cb(evutil_socket_t fd, short what, void *arg)
 static void lease_renewal_start(struct ConsumerBatch *b)
 {
 	int64_t ms = b->c->spec.lease_ms / RENEWALS_PER_LEASE;
-	struct timeval tv;
+	struct timeval tv = clock_timeval(ms > 0 ? ms : 1);
 
-	ms = ms > 0 ? ms : 1;
-	tv.tv_sec = (time_t)(ms / 1000);
-	tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
 	if (event_assign(&b->renew, b->c->base, -1, EV_PERSIST, renew_cb, b) != 0 || event_add(&b->renew, &tv) != 0)
 		fatal("consumer %s: could not arm the lease renewal timer", b->c->subscription);
 }
@@ -207,15 +186,12 @@ static void batch_free(struct ConsumerBatch *b)
 static int64_t backoff_ms(int attempts)
 {
 	int64_t ms = 1000;
-	uint32_t r = 0;
 
 	for (int i = 1; i < attempts && ms < MAX_BACKOFF_MS; i++)
 		ms *= 2;
 	if (ms > MAX_BACKOFF_MS)
 		ms = MAX_BACKOFF_MS;
-	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
-		r = (uint32_t)getpid();
-	return ms * (80 + (int64_t)(r % 41)) / 100;	/* ±20 % so retries do not march in step */
+	return clock_jitter(ms, 20);	/* ±20 % so retries do not march in step */
 }
 
 static void count_outcomes(struct ConsumerBatch *b)
@@ -266,7 +242,7 @@ static void batch_resettle(struct ConsumerBatch *b, const char *err)
 		b->outcomes[i].result = QUEUE_RETRY;
 		b->outcomes[i].retry_after_ms = backoff_ms(b->msgs[i].attempts);
 		free(b->outcomes[i].error);
-		b->outcomes[i].error = xstrdup(err);
+		b->outcomes[i].error = xstrdup(err ? err : "the batch could not be settled");
 	}
 	b->resettling = true;
 	batch_settle(b);
@@ -371,9 +347,7 @@ void consumer_add_step(struct ConsumerBatch *b, const char *sql, int nparams, co
 	struct PgStep *s;
 	char **copy = xcalloc((size_t)nparams, sizeof(char *));
 
-	b->steps = realloc(b->steps, (size_t)(b->nsteps + 1) * sizeof(*b->steps));
-	if (!b->steps)
-		fatal("out of memory");
+	b->steps = xrealloc(b->steps, (size_t)(b->nsteps + 1) * sizeof(*b->steps));
 	for (int i = 0; i < nparams; i++)
 		copy[i] = values[i] ? xstrdup(values[i]) : NULL;
 	s = &b->steps[b->nsteps++];

@@ -2,6 +2,7 @@
 
 #include "queue/pgtransport.h"
 
+#include "infra/alloc.h"
 #include "infra/log.h"
 #include "infra/pgarray.h"
 #include "infra/pgpool.h"
@@ -50,10 +51,8 @@ struct Call {
 
 static struct Call *call_new(struct PgTransport *t, transport_count_cb ccb, transport_claim_cb kcb, void *arg)
 {
-	struct Call *c = calloc(1, sizeof(*c));
+	struct Call *c = xcalloc(1, sizeof(*c));
 
-	if (!c)
-		fatal("out of memory");
 	c->t = t;
 	c->count_cb = ccb;
 	c->claim_cb = kcb;
@@ -178,9 +177,7 @@ static void claim_done(enum PgStatus st, PGresult *res, const char *err, void *a
 	int n = st == PG_OK ? PQntuples(res) : -1;
 
 	if (n > 0) {
-		msgs = calloc((size_t)n, sizeof(*msgs));
-		if (!msgs)
-			fatal("out of memory");
+		msgs = xcalloc((size_t)n, sizeof(*msgs));
 		if (!claimrows_decode(res, msgs, why, sizeof(why))) {
 			transport_free_messages(msgs, n);
 			msgs = NULL;
@@ -236,12 +233,10 @@ static void settle_done(enum PgStatus st, PGresult **results, int nsteps, const 
 static void pg_settle(struct Transport *tr, const struct SettleRequest *req, transport_count_cb cb, void *arg)
 {
 	struct PgTransport *t = tr->impl;
-	struct SettleCall *sc = calloc(1, sizeof(*sc));
-	struct PgStep *steps = calloc((size_t)req->nsteps + 2, sizeof(*steps));
+	struct SettleCall *sc = xcalloc(1, sizeof(*sc));
+	struct PgStep *steps = xcalloc((size_t)req->nsteps + 2, sizeof(*steps));
 	int k = 0;
 
-	if (!sc || !steps)
-		fatal("out of memory");
 	sc->call.t = t;
 	sc->call.count_cb = cb;
 	sc->call.arg = arg;
@@ -420,10 +415,8 @@ static const struct TransportOps pg_ops = {
 
 struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, bool listen)
 {
-	struct PgTransport *t = calloc(1, sizeof(*t));
+	struct PgTransport *t = xcalloc(1, sizeof(*t));
 
-	if (!t)
-		fatal("out of memory");
 	t->base.ops = &pg_ops;
 	t->base.impl = t;
 	t->evbase = base;

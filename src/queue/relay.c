@@ -2,6 +2,8 @@
 
 #include "queue/relay.h"
 
+#include "infra/alloc.h"
+#include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "queue/transport.h"
@@ -42,9 +44,10 @@ void relay_stop_all(void)
 
 static void arm_timer(struct Relay *r, int64_t ms)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000) };
+	struct timeval tv = clock_timeval(ms);
 
-	evtimer_add(&r->timer, &tv);
+	if (evtimer_add(&r->timer, &tv) != 0)
+		fatal("relay %s: could not arm its timer", r->outbox);
 }
 
 /* One log line when the topic loses or regains its last subscription. */
@@ -120,11 +123,9 @@ static void wake(void *arg)
 struct Relay *relay_new(struct event_base *base, struct Transport *t, const char *outbox, int batch_size,
 			int64_t poll_ms)
 {
-	struct Relay *r = calloc(1, sizeof(*r));
+	struct Relay *r = xcalloc(1, sizeof(*r));
 	char labels[128], channel[TRANSPORT_CHANNEL_SIZE];
 
-	if (!r)
-		fatal("out of memory");
 	r->base = base;
 	r->t = t;
 	snprintf(r->outbox, sizeof(r->outbox), "%s", outbox);

@@ -2,6 +2,7 @@
 
 #include "queue/retention.h"
 
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
@@ -84,10 +85,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 struct Retention *retention_new(struct event_base *base, struct PgPool *pool, const struct RetentionPolicy *policies,
 				int npolicies)
 {
-	struct Retention *r = calloc(1, sizeof(*r));
+	struct Retention *r = xcalloc(1, sizeof(*r));
 
-	if (!r)
-		fatal("out of memory");
 	if (npolicies > MAX_POLICIES)
 		fatal("retention: %d policies, at most %d", npolicies, MAX_POLICIES);
 	r->pool = pool;

@@ -2,6 +2,7 @@
 
 #include "request/api.h"
 
+#include "infra/alloc.h"
 #include "infra/httpserver.h"
 #include "infra/json.h"
 #include "infra/log.h"
@@ -216,9 +217,7 @@ static void handle_post(struct Api *api, struct HttpExchange *x, int64_t key_id)
 		reject_invalid(api, x, &res);
 		return;
 	}
-	p = calloc(1, sizeof(*p));
-	if (!p)
-		fatal("out of memory");
+	p = xcalloc(1, sizeof(*p));
 	p->x = x;
 	p->api = api;
 	p->has_key = key != NULL;
@@ -274,10 +273,8 @@ static void get_done(enum PgStatus st, PGresult *res, const char *err, void *arg
 static void query_for(struct Api *api, struct HttpExchange *x, const char *sql, int n, const char *const *params,
 		      pgpool_cb cb)
 {
-	struct PendingGet *g = calloc(1, sizeof(*g));
+	struct PendingGet *g = xcalloc(1, sizeof(*g));
 
-	if (!g)
-		fatal("out of memory");
 	g->x = x;
 	g->api = api;
 	pgpool_query(api->pool, sql, n, params, cb, g);
@@ -482,10 +479,8 @@ void api_handle(struct HttpExchange *x, void *arg)
 
 struct Api *api_new(struct PgPool *pool, struct Ingest *ingest, struct ApiKeys *keys, int schema_version)
 {
-	struct Api *api = calloc(1, sizeof(*api));
+	struct Api *api = xcalloc(1, sizeof(*api));
 
-	if (!api)
-		fatal("out of memory");
 	api->pool = pool;
 	api->ingest = ingest;
 	api->keys = keys;

@@ -2,6 +2,7 @@
 
 #include "request/apikeys.h"
 
+#include "infra/alloc.h"
 #include "infra/apikey.h"
 #include "infra/clock.h"
 #include "infra/log.h"
@@ -53,10 +54,8 @@ static void schedule(struct ApiKeys *ks, int64_t ms)
 static bool load_entries(struct ApiKeys *ks, PGresult *res)
 {
 	int n = PQntuples(res);
-	struct Entry *e = calloc((size_t)n + 1, sizeof(*e));
+	struct Entry *e = xcalloc((size_t)n + 1, sizeof(*e));
 
-	if (!e)
-		fatal("out of memory");
 	for (int i = 0; i < n; i++) {
 		e[i].id = strtoll(PQgetvalue(res, i, 0), NULL, 10);
 		e[i].revoked = PQgetvalue(res, i, 2)[0] == 't';
@@ -108,13 +107,11 @@ static void read_snapshot(evutil_socket_t fd, short what, void *arg)
 {
 	struct ApiKeys *ks = arg;
 	struct PgArray used = PGARRAY_INIT;
-	struct Read *r = malloc(sizeof(*r));
+	struct Read *r = xmalloc(sizeof(*r));
 	char *literal;
 
 	(void)fd;
 	(void)what;
-	if (!r)
-		fatal("out of memory");
 	for (int i = 0; i < ks->nused; i++)
 		pgarray_int(&used, ks->used[i]);
 	ks->nused = 0;
@@ -132,10 +129,8 @@ static void note_used(struct ApiKeys *ks, struct Entry *e)
 	e->used = true;
 	if (ks->nused == ks->capused) {
 		int cap = ks->capused ? 2 * ks->capused : 16;
-		int64_t *p = realloc(ks->used, (size_t)cap * sizeof(*p));
+		int64_t *p = xrealloc(ks->used, (size_t)cap * sizeof(*p));
 
-		if (!p)
-			fatal("out of memory");
 		ks->used = p;
 		ks->capused = cap;
 	}
@@ -215,10 +210,8 @@ static void register_metrics(struct ApiKeys *ks)
 
 struct ApiKeys *apikeys_new(struct event_base *base, struct PgPool *pool)
 {
-	struct ApiKeys *ks = calloc(1, sizeof(*ks));
+	struct ApiKeys *ks = xcalloc(1, sizeof(*ks));
 
-	if (!ks)
-		fatal("out of memory");
 	ks->pool = pool;
 	if (evtimer_assign(&ks->timer, base, read_snapshot, ks) != 0)
 		fatal("apikeys: could not create the refresh timer");

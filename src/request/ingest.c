@@ -2,6 +2,7 @@
 
 #include "request/ingest.h"
 
+#include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
@@ -64,15 +65,6 @@ struct Ingest {
 
 static void batch_send(struct Batch *b);
 
-static char *xstrdup(const char *s)
-{
-	char *p = strdup(s);
-
-	if (!p)
-		fatal("out of memory");
-	return p;
-}
-
 static void item_finish(struct Ingest *ing, struct IngestItem *it, enum IngestOutcome o, const char *id,
 			const char *detail)
 {
@@ -99,10 +91,8 @@ static void batch_push(struct Batch *b, struct IngestItem *it)
 
 static struct Batch *batch_new(struct Ingest *ing, bool solo)
 {
-	struct Batch *b = calloc(1, sizeof(*b));
+	struct Batch *b = xcalloc(1, sizeof(*b));
 
-	if (!b)
-		fatal("out of memory");
 	b->ing = ing;
 	b->solo = solo;
 	return b;
@@ -216,12 +206,10 @@ static enum IngestOutcome outcome_of(const char *s)
 
 static void batch_answer(struct Batch *b, PGresult *res)
 {
-	struct IngestItem **items = calloc((size_t)b->n, sizeof(*items));
+	struct IngestItem **items = xcalloc((size_t)b->n, sizeof(*items));
 	int i = 0;
 	bool created = false;
 
-	if (!items)
-		fatal("out of memory");
 	for (struct IngestItem *it = b->head; it; it = it->next)
 		items[i++] = it;
 	for (int r = 0; r < PQntuples(res); r++) {
@@ -323,10 +311,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 struct Ingest *ingest_new(struct event_base *base, struct PgPool *pool, int batch_size, int64_t batch_wait_ms,
 			  int64_t timeout_ms, int max_inflight)
 {
-	struct Ingest *ing = calloc(1, sizeof(*ing));
+	struct Ingest *ing = xcalloc(1, sizeof(*ing));
 
-	if (!ing)
-		fatal("out of memory");
 	ing->base = base;
 	ing->pool = pool;
 	ing->batch_size = batch_size;
@@ -365,9 +351,10 @@ void ingest_free(struct Ingest *ing)
 
 static void arm_timer(struct Ingest *ing)
 {
-	struct timeval tv = { (time_t)(ing->batch_wait_ms / 1000), (suseconds_t)((ing->batch_wait_ms % 1000) * 1000) };
+	struct timeval tv = clock_timeval(ing->batch_wait_ms);
 
-	evtimer_add(&ing->timer, &tv);
+	if (evtimer_add(&ing->timer, &tv) != 0)
+		fatal("ingest: could not arm the batch timer");
 	ing->timer_armed = true;
 }
 
@@ -378,9 +365,7 @@ struct IngestItem *ingest_submit(struct Ingest *ing, const struct StartRequest *
 
 	if (ing->waiting >= MAX_WAITING)
 		return NULL;
-	it = calloc(1, sizeof(*it));
-	if (!it)
-		fatal("out of memory");
+	it = xcalloc(1, sizeof(*it));
 	memcpy(it->station_id, req->station_id, sizeof(it->station_id));
 	it->driver_token = xstrdup(req->driver_token);
 	it->callback_url = xstrdup(req->callback_url);

@@ -2,6 +2,7 @@
 
 #include "request/status.h"
 
+#include "infra/alloc.h"
 #include "infra/json.h"
 #include "infra/log.h"
 #include "queue/consumer.h"
@@ -62,12 +63,10 @@ static void handle(struct ConsumerBatch *b, void *arg)
 
 struct RequestStatus *request_status_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs)
 {
-	struct RequestStatus *rs = calloc(1, sizeof(*rs));
+	struct RequestStatus *rs = xcalloc(1, sizeof(*rs));
 	struct ConsumerSpec decisions = topology_consumer_spec(SUB_REQUEST_STATUS_DECISIONS, qs, handle, NULL);
 	struct ConsumerSpec deliveries = topology_consumer_spec(SUB_REQUEST_STATUS_DELIVERIES, qs, handle, NULL);
 
-	if (!rs)
-		fatal("out of memory");
 	rs->decisions = consumer_new(base, t, &decisions);
 	rs->deliveries = consumer_new(base, t, &deliveries);
 	return rs;

@@ -2,6 +2,7 @@
 
 #include "request/validate.h"
 
+#include "infra/alloc.h"
 #include "infra/json.h"
 #include "infra/log.h"
 #include "infra/url.h"
@@ -126,15 +127,6 @@ static bool check_callback_url(struct json_object *obj, const char **url, struct
 	return true;
 }
 
-static char *dup_checked(const char *s)
-{
-	char *copy = strdup(s);
-
-	if (copy == NULL)
-		fatal("out of memory copying a request member");
-	return copy;
-}
-
 bool validate_start_request(const char *body, size_t len, struct StartRequest *out, struct ValidationResult *res)
 {
 	char detail[sizeof(res->errors[0].detail)];
@@ -156,8 +148,8 @@ bool validate_start_request(const char *body, size_t len, struct StartRequest *o
 	ok = check_callback_url(obj, &url, res) && ok;
 	if (ok && out != NULL) {
 		*out = req;
-		out->driver_token = dup_checked(token);
-		out->callback_url = dup_checked(url);
+		out->driver_token = xstrdup(token);
+		out->callback_url = xstrdup(url);
 	}
 	json_object_put(obj);
 	return ok;

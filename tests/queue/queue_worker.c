@@ -24,6 +24,7 @@
 #include "autoconfig.h"
 
 #include "infra/log.h"
+#include "infra/alloc.h"
 #include "infra/metrics.h"
 #include "infra/pgpool.h"
 #include "queue/consumer.h"
@@ -77,11 +78,9 @@ static void finish_batch(struct Worker *w, struct ConsumerBatch *b)
 {
 	int n = consumer_batch_count(b);
 	size_t cap = 64 + (size_t)n * 40;
-	char *ids = malloc(cap), *p = ids;
+	char *ids = xmalloc(cap), *p = ids;
 	const char *params[2];
 
-	if (!ids)
-		fatal("out of memory");
 	p += sprintf(p, "{");
 	for (int i = 0; i < n; i++) {
 		const struct QueueMessage *m = consumer_batch_message(b, i);
@@ -132,9 +131,7 @@ static void handle(struct ConsumerBatch *b, void *arg)
 		finish_batch(w, b);
 		return;
 	}
-	d = calloc(1, sizeof(*d));
-	if (!d)
-		fatal("out of memory");
+	d = xcalloc(1, sizeof(*d));
 	d->b = b;
 	d->w = w;
 	tv.tv_sec = w->handler_delay_ms / 1000;
