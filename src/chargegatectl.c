@@ -9,6 +9,7 @@
 #include "infra/config.h"
 #include "infra/log.h"
 #include "infra/migrate.h"
+#include "infra/pgarray.h"
 
 #include <getopt.h>
 #include <libpq-fe.h>
@@ -187,7 +188,8 @@ static int cmd_relay_once(const struct Config *cfg)
 /* replay|discard SUBSCRIPTION [BATCH_ID ...] */
 static int cmd_dead_letters(const struct Config *cfg, bool replay, int argc, char **argv)
 {
-	char ids[4096] = "{";
+	struct PgArray ids = PGARRAY_INIT;
+	char *idtext;
 	const char *params[2];
 	long long n;
 	PGconn *conn;
@@ -201,23 +203,26 @@ static int cmd_dead_letters(const struct Config *cfg, bool replay, int argc, cha
 	for (int i = 1; i < argc; i++) {
 		char *end;
 
-		if (strtoll(argv[i], &end, 10) <= 0 || *end || strlen(ids) + strlen(argv[i]) + 2 >= sizeof(ids)) {
+		long long id = strtoll(argv[i], &end, 10);
+
+		if (id <= 0 || *end) {
 			fprintf(stderr, "chargegatectl: \"%s\" is not a batch id (the batch_id column of "
 					"chargegate.dead_letters)\n", argv[i]);
+			free(pgarray_finish(&ids));
 			return 2;
 		}
-		strcat(ids, i > 1 ? "," : "");
-		strcat(ids, argv[i]);
+		pgarray_int(&ids, id);
 	}
-	strcat(ids, "}");
+	idtext = pgarray_finish(&ids);
 	params[0] = argv[0];
-	params[1] = argc > 1 ? ids : NULL;
+	params[1] = argc > 1 ? idtext : NULL;
 	conn = ctl_connect(cfg);
 	ok = exec_count(conn,
 			replay ? "SELECT chargegate.replay_dead_letters($1, $2::bigint[])"
 			       : "SELECT chargegate.discard_dead_letters($1, $2::bigint[])",
 			2, params, &n);
 	PQfinish(conn);
+	free(idtext);
 	if (ok)
 		printf("%s: %lld dead letters %s\n", argv[0], n, replay ? "replayed" : "discarded");
 	return ok ? 0 : 1;

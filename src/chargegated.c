@@ -25,7 +25,7 @@
 #include "queue/topology.h"
 #include "queue/settings.h"
 #include "queue/transport.h"
-#include "queue/transport_loader.h"
+#include "kafka/loader.h"
 #include "request/api.h"
 #include "request/apikeys.h"
 #include "request/ingest.h"

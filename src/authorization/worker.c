@@ -5,11 +5,11 @@
 #include "authorization/answer.h"
 #include "infra/alloc.h"
 #include "infra/clock.h"
+#include "infra/fields.h"
 #include "infra/httpclient.h"
 #include "infra/json.h"
 #include "infra/log.h"
 #include "infra/url.h"
-#include "infra/uuid.h"
 #include "queue/consumer.h"
 #include "queue/topology.h"
 #include "queue/settings.h"
@@ -44,27 +44,14 @@ struct AuthzCall {
 	char request_id[37];
 };
 
-static bool token_is_valid(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > 255)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-			return false;
-	}
-	return true;
-}
-
 /* The command is re-validated: the API checked it, but the queue is an edge too. */
 static const char *revalidate(const char *station, const char *token, const char *url)
 {
 	char err[160];
 
-	if (!station || !uuid_is_canonical(station, strlen(station)))
+	if (!station || !field_check_station_id(station, strlen(station), err, sizeof(err)))
 		return "station_id is not a canonical UUID";
-	if (!token || !token_is_valid(token))
+	if (!token || !field_check_driver_token(token, strlen(token), err, sizeof(err)))
 		return "driver_token is not 1 to 255 printable ASCII characters";
 	if (!url || !url_check_callback(url, strlen(url), NULL, err, sizeof(err)))
 		return "callback_url is not a valid http(s) URL";

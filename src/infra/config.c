@@ -98,7 +98,8 @@ static const struct CfKey keys[] = {
 	CF_STR("database", "url", "", RESTART, database_url,
 	       "libpq connection string (key=value pairs or a postgresql:// URI); required by the daemon"),
 	CF_INT("database", "pool_size", "4", 1, 64, RESTART, database_pool_size,
-	       "PostgreSQL connections the daemon keeps open"),
+	       "PostgreSQL connections of each of the daemon's two pools (the API's, the queue's); one more "
+	       "LISTENs"),
 	CF_DUR("database", "query_timeout", "5s", 100, MS_HOUR, RESTART, database_query_timeout_ms,
 	       "a statement or transaction not done by then is cancelled (the API answers 503); also bounds "
 	       "connecting"),

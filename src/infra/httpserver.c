@@ -713,11 +713,6 @@ int httpserver_pending(const struct HttpServer *srv)
 	return srv->pending + n;
 }
 
-int httpserver_connections(const struct HttpServer *srv)
-{
-	return srv ? srv->connections : 0;
-}
-
 void httpserver_free(struct HttpServer *srv)
 {
 	if (!srv)
@@ -759,11 +754,6 @@ const char *httpx_body(struct HttpExchange *x, size_t *len)
 		return "";
 	p = (const char *)evbuffer_pullup(x->body, -1);
 	return p ? p : "";
-}
-
-bool httpx_gone(const struct HttpExchange *x)
-{
-	return x->conn == NULL;
 }
 
 void httpx_add_header(struct HttpExchange *x, const char *name, const char *value)

@@ -60,8 +60,6 @@ bool httpserver_listen_is_loopback(const char *listen);
  * answers being written.  Draining waits for it.
  */
 int httpserver_pending(const struct HttpServer *srv);
-/* Open connections. */
-int httpserver_connections(const struct HttpServer *srv);
 void httpserver_free(struct HttpServer *srv);
 
 /* The request */
@@ -72,8 +70,6 @@ const char *httpx_header(const struct HttpExchange *x, const char *name);
 /* How many headers are called name. */
 int httpx_header_count(const struct HttpExchange *x, const char *name);
 const char *httpx_body(struct HttpExchange *x, size_t *len);
-/* The client disconnected before the answer: the answer will be dropped. */
-bool httpx_gone(const struct HttpExchange *x);
 
 /* The answer: headers first, then exactly one of the reply calls. */
 void httpx_add_header(struct HttpExchange *x, const char *name, const char *value);

@@ -930,11 +930,6 @@ void pgpool_set_notify_cb(struct PgPool *pool, pgpool_notify_cb cb, void *arg)
 	pool->notify_arg = arg;
 }
 
-bool pgpool_is_up(const struct PgPool *pool)
-{
-	return pool->nup > 0;
-}
-
 static void copy_step(struct StepCopy *dst, const char *sql, int nparams, const char *const *values)
 {
 	dst->sql = xstrdup(sql);

@@ -51,8 +51,6 @@ void pgpool_set_state_cb(struct PgPool *pool, pgpool_state_cb cb, void *arg);
 typedef void (*pgpool_notify_cb)(const char *channel, void *arg);
 void pgpool_set_notify_cb(struct PgPool *pool, pgpool_notify_cb cb, void *arg);
 
-/* True while at least one connection is usable. */
-bool pgpool_is_up(const struct PgPool *pool);
 
 /*
  * Run sql with text parameters (values are copied; NULL values are SQL

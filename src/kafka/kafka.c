@@ -17,7 +17,7 @@
 #include "kafka/subscriber.h"
 #include "queue/pgtransport.h"
 #include "queue/transport.h"
-#include "queue/transport_loader.h"
+#include "kafka/loader.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -82,22 +82,4 @@ bool kpump_setup(struct KafkaPump *p, struct event_base *base, rd_kafka_queue_t 
 void kpump_kick(struct KafkaPump *p);
 void kpump_cleanup(struct KafkaPump *p);
 
-/*
- * PostgreSQL array literals for statement parameters ("{1,2}", quoted
- * texts, NULL elements); karr_finish returns malloc'd text.
- */
-struct KArr {
-	struct evbuffer *b;
-	int n;
-};
-
-void karr_init(struct KArr *a);
-void karr_num(struct KArr *a, long long v);
-void karr_text(struct KArr *a, const char *s);
-void karr_null(struct KArr *a);
-char *karr_finish(struct KArr *a);
-
-/* Is s a UUID in canonical 8-4-4-4-12 form (len bytes, not terminated)? */
-bool kafka_is_uuid(const char *s, size_t len);
-
 #endif

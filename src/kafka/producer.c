@@ -4,6 +4,7 @@
 
 #include "infra/alloc.h"
 #include "infra/log.h"
+#include "infra/pgarray.h"
 #include "infra/pgpool.h"
 #include "kafka/kafka.h"
 
@@ -135,22 +136,19 @@ static void log_failures(const struct Batch *b, int failed)
 static void batch_reported(struct Batch *b)
 {
 	struct KafkaProducer *p = b->p;
-	struct KArr ok, bad, errs;
+	struct PgArray ok = PGARRAY_INIT, bad = PGARRAY_INIT, errs = PGARRAY_INIT;
 	struct PgStep steps[2];
 	const char *mp[2], *fp[5];
 	char *owned[3];
 	int k = 0;
 
-	karr_init(&ok);
-	karr_init(&bad);
-	karr_init(&errs);
 	for (int i = 0; i < b->n; i++) {
 		if (b->rows[i].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-			karr_num(&ok, b->rows[i].id);
+			pgarray_int(&ok, b->rows[i].id);
 			continue;
 		}
-		karr_num(&bad, b->rows[i].id);
-		karr_text(&errs, rd_kafka_err2str(b->rows[i].err));
+		pgarray_int(&bad, b->rows[i].id);
+		pgarray_text(&errs, rd_kafka_err2str(b->rows[i].err));
 	}
 	if (bad.n > 0) {
 		log_failures(b, bad.n);
@@ -162,9 +160,9 @@ static void batch_reported(struct Batch *b)
 		steps[k++] = (struct PgStep){ mark_sql, 2, mp };
 	if (bad.n > 0)
 		steps[k++] = (struct PgStep){ failed_sql, 5, fp };
-	owned[0] = karr_finish(&ok);
-	owned[1] = karr_finish(&bad);
-	owned[2] = karr_finish(&errs);
+	owned[0] = pgarray_finish(&ok);
+	owned[1] = pgarray_finish(&bad);
+	owned[2] = pgarray_finish(&errs);
 	mp[1] = owned[0];
 	fp[1] = p->owner;
 	fp[2] = owned[1];
@@ -373,11 +371,6 @@ static void warm_topics(enum PgStatus st, PGresult *res, const char *err, void *
 		else
 			p->nwarm++;
 	}
-}
-
-int kproducer_pending(const struct KafkaProducer *p)
-{
-	return p ? p->waiting : 0;
 }
 
 struct KafkaProducer *kproducer_new(const struct KafkaCommon *k, char *err, size_t errsize)

@@ -19,8 +19,6 @@ struct KafkaProducer;
 
 struct KafkaProducer *kproducer_new(const struct KafkaCommon *k, char *err, size_t errsize);
 void kproducer_relay(struct KafkaProducer *p, const char *outbox, int limit, transport_relay_cb cb, void *arg);
-/* Rows produced and waiting for their delivery report. */
-int kproducer_pending(const struct KafkaProducer *p);
 /* Batches still waiting are abandoned: their leases expire and the rows are published again. */
 void kproducer_free(struct KafkaProducer *p);
 

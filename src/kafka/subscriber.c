@@ -4,7 +4,9 @@
 
 #include "infra/alloc.h"
 #include "infra/log.h"
+#include "infra/pgarray.h"
 #include "infra/pgpool.h"
+#include "infra/uuid.h"
 #include "kafka/kafka.h"
 #include "kafka/offsets.h"
 #include "queue/claimrows.h"
@@ -221,11 +223,11 @@ static const char *parse_event(const rd_kafka_message_t *rkm, struct KMsg *km)
 	if (rd_kafka_message_headers(rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return "it has no headers";
 	if (!header(hdrs, "event_id", km->event_id, sizeof(km->event_id)) ||
-	    !kafka_is_uuid(km->event_id, strlen(km->event_id)))
+	    !uuid_is_canonical(km->event_id, strlen(km->event_id)))
 		return "its event_id header is missing or not a UUID";
 	if (!header(hdrs, "event_type", km->event_type, sizeof(km->event_type)))
 		return "its event_type header is missing or malformed";
-	if (!rkm->key || !kafka_is_uuid(rkm->key, rkm->key_len))
+	if (!rkm->key || !uuid_is_canonical(rkm->key, rkm->key_len))
 		return "its key is not a UUID";
 	memcpy(km->aggregate_id, rkm->key, 36);
 	km->aggregate_id[36] = '\0';
@@ -587,7 +589,7 @@ void ksub_claim(struct KafkaSubscriber *s, const char *owner, int limit, int64_t
 		void *arg)
 {
 	struct KClaim *c;
-	struct KArr ids;
+	struct PgArray ids = PGARRAY_INIT;
 	char lim[16], lease[32], *idtext;
 	const char *rp[4] = { s->name, owner, lim, lease }, *hp[2] = { s->name, NULL };
 	struct PgStep steps[2] = { { retries_sql, 4, rp }, { handled_sql, 2, hp } };
@@ -599,10 +601,9 @@ void ksub_claim(struct KafkaSubscriber *s, const char *owner, int limit, int64_t
 	c->arg = arg;
 	snprintf(lim, sizeof(lim), "%d", limit - c->n > 0 ? limit - c->n : 1);
 	snprintf(lease, sizeof(lease), "%lld", (long long)lease_ms);
-	karr_init(&ids);
 	for (int i = 0; i < c->n; i++)
-		karr_text(&ids, c->msgs[i]->event_id);
-	idtext = karr_finish(&ids);
+		pgarray_text(&ids, c->msgs[i]->event_id);
+	idtext = pgarray_finish(&ids);
 	hp[1] = idtext;
 	pgpool_tx(s->k->pool, steps, c->n > 0 ? 2 : 1, claimed, c);
 	free(idtext);
@@ -782,7 +783,7 @@ void ksub_settle(struct KafkaSubscriber *s, const struct SettleRequest *req, tra
 	if (sc->sql.handled_count > 0)
 		steps[k++] = sc->sql.handled;
 	for (int i = 0; i < req->nsteps; i++)
-		steps[k++] = req->steps[i];
+		steps[k++] = (struct PgStep){ req->steps[i].sql, req->steps[i].nparams, req->steps[i].values };
 	dp[0] = req->subscription;
 	dp[1] = json_object_to_json_string_ext(defer, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	dp[2] = sc->sql.max_attempts;

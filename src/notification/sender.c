@@ -323,16 +323,26 @@ static void send_one(struct SendBatch *sb, int index, const struct QueueMessage 
 	destinations_submit(sb->s->dests, call->key, call);
 }
 
-static const char *check_payload(struct json_object *payload, struct CallbackUrl *dest)
+/*
+ * A callback URL that is not a valid one (DESIGN §3 checked it at the API;
+ * a row written by hand or by an older version may still hold one) is a
+ * delivery that failed for good: one final attempt, never sent, so the
+ * request ends delivery_failed rather than waiting as a dead letter.
+ */
+static void fail_invalid_url(struct SendBatch *sb, const struct QueueMessage *m, struct json_object *payload,
+			     const char *why)
 {
-	const char *url = json_get_string(payload, "callback_url");
-	char err[160];
+	struct json_object *item = item_for(payload, m->event_id, 1);
+	char body[320];
 
-	if (!json_get_string(payload, "request_id") || !json_get_string(payload, "status"))
-		return "payload lacks request_id or status";
-	if (!url || !url_check_callback(url, strlen(url), dest, err, sizeof(err)))
-		return "payload has no valid callback_url";
-	return NULL;
+	snprintf(body, sizeof(body), "not sent: the callback URL is invalid: %s", why);
+	json_set(item, "success", json_object_new_boolean(false));
+	json_set(item, "final", json_object_new_boolean(true));
+	json_set_int(item, "latency_ms", 0);
+	json_set_string(item, "error_class", "invalid_url");
+	json_set_string(item, "response_body", body);
+	json_append(sb->items, item);
+	log_warning("callback: request %s: %s", json_get_string(payload, "request_id"), body);
 }
 
 static void handle(struct ConsumerBatch *b, void *arg)
@@ -348,15 +358,18 @@ static void handle(struct ConsumerBatch *b, void *arg)
 		const struct QueueMessage *m = consumer_batch_message(b, i);
 		struct json_object *payload = NULL;
 		struct CallbackUrl dest;
-		const char *why;
+		const char *url;
 
 		if (!json_parse_object(m->payload, strlen(m->payload), &payload, err, sizeof(err))) {
 			consumer_dead(b, i, err);
 			continue;
 		}
-		why = check_payload(payload, &dest);
-		if (why) {
-			consumer_dead(b, i, why);
+		url = json_get_string(payload, "callback_url");
+		if (!json_get_string(payload, "request_id") || !json_get_string(payload, "status")) {
+			consumer_dead(b, i, "payload lacks request_id or status");	/* nothing to fail */
+		} else if (!url || !url_check_callback(url, strlen(url), &dest, err, sizeof(err))) {
+			fail_invalid_url(sb, m, payload, url ? err : "there is none");
+			consumer_done(b, i);
 		} else {
 			consumer_done(b, i);	/* unless the destination postpones it */
 			send_one(sb, i, m, payload, &dest);

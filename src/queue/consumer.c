@@ -6,7 +6,6 @@
 #include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
-#include "infra/pgpool.h"
 #include "queue/transport.h"
 
 #include <event2/event.h>
@@ -50,7 +49,7 @@ struct ConsumerBatch {
 	struct QueueOutcome *outcomes;
 	int *fresh;		/* indexes of the messages given to the handler: not handled before */
 	int nfresh;
-	struct PgStep *steps;
+	struct QueueStep *steps;
 	int nsteps;
 	bool resettling;	/* settling again after a failed settle */
 	bool leased;		/* some message holds a lease to renew */
@@ -344,7 +343,7 @@ void consumer_postpone(struct ConsumerBatch *b, int i, int64_t delay_ms, const c
 
 void consumer_add_step(struct ConsumerBatch *b, const char *sql, int nparams, const char *const *values)
 {
-	struct PgStep *s;
+	struct QueueStep *s;
 	char **copy = xcalloc((size_t)nparams, sizeof(char *));
 
 	b->steps = xrealloc(b->steps, (size_t)(b->nsteps + 1) * sizeof(*b->steps));

@@ -247,7 +247,7 @@ static void pg_settle(struct Transport *tr, const struct SettleRequest *req, tra
 	if (sc->sql.handled_count > 0)
 		steps[k++] = sc->sql.handled;
 	for (int i = 0; i < req->nsteps; i++)
-		steps[k++] = req->steps[i];
+		steps[k++] = (struct PgStep){ req->steps[i].sql, req->steps[i].nparams, req->steps[i].values };
 	pgpool_tx(t->pool, steps, k, settle_done, sc);
 	free(steps);
 }

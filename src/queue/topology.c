@@ -34,19 +34,9 @@ static const struct {
 	[SUB_REQUEST_STATUS_DELIVERIES] = { "request_status_deliveries", TOPIC_CALLBACK_DELIVERY, NO_OUTBOX },
 };
 
-const char *topology_topic(enum TopicId t)
-{
-	return topics[t].topic;
-}
-
 const char *topology_outbox(enum TopicId t)
 {
 	return topics[t].outbox;
-}
-
-const char *topology_subscription(enum SubscriptionId s)
-{
-	return subscriptions[s].name;
 }
 
 struct ConsumerSpec topology_consumer_spec(enum SubscriptionId s, const struct QueueSettings *qs,

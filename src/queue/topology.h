@@ -35,9 +35,7 @@ enum SubscriptionId {
 	NSUBSCRIPTIONS
 };
 
-const char *topology_topic(enum TopicId t);	/* "charging_session_request" */
 const char *topology_outbox(enum TopicId t);	/* "charging_session_request_outbox" */
-const char *topology_subscription(enum SubscriptionId s);
 
 /*
  * Batches a consumer handles at once unless its context says otherwise:

@@ -10,7 +10,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct PgStep;
 
 struct QueueMessage {
 	int64_t id;		/* the message's id in its topic */
@@ -48,6 +47,17 @@ struct QueueOutcome {
  * may commit.  Without it (giving messages back after a failed settle)
  * stale leases are only counted.
  */
+/*
+ * A statement of the handler's own (its context's writes), committed in the
+ * same transaction as the settle: the store is PostgreSQL whatever carries
+ * the messages.  Values are text parameters; NULL is SQL NULL.
+ */
+struct QueueStep {
+	const char *sql;
+	int nparams;
+	const char *const *values;
+};
+
 struct SettleRequest {
 	const char *subscription;
 	const char *owner;
@@ -56,7 +66,7 @@ struct SettleRequest {
 	int n;
 	const struct QueueMessage *msgs;
 	const struct QueueOutcome *outcomes;
-	const struct PgStep *steps;
+	const struct QueueStep *steps;
 	int nsteps;
 };
 

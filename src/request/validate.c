@@ -3,10 +3,10 @@
 #include "request/validate.h"
 
 #include "infra/alloc.h"
+#include "infra/fields.h"
 #include "infra/json.h"
 #include "infra/log.h"
 #include "infra/url.h"
-#include "infra/uuid.h"
 
 #include <json-c/json.h>
 #include <stdarg.h>
@@ -31,34 +31,6 @@ static void add_error(struct ValidationResult *res, const char *field, const cha
 	va_end(ap);
 }
 
-/*
- * The rule shared by driver_token and Idempotency-Key: 1 to max printable
- * ASCII characters.  The character set is checked before the length so
- * that a long non-ASCII string is not blamed for its byte count.
- */
-static bool check_printable(const char *s, size_t len, size_t max, char *err, size_t errsize)
-{
-	if (len == 0) {
-		snprintf(err, errsize, "must not be empty");
-		return false;
-	}
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-
-		if (c < 0x21 || c > 0x7e) {
-			snprintf(err, errsize,
-				 "must contain only printable ASCII characters (0x21-0x7E); found byte 0x%02x at offset %zu",
-				 c, i);
-			return false;
-		}
-	}
-	if (len > max) {
-		snprintf(err, errsize, "must be at most %zu characters", max);
-		return false;
-	}
-	return true;
-}
-
 /* Member name of obj as a string (it may hold NUL bytes: mind *len), or
  * NULL after recording why not. */
 static const char *get_string_member(struct json_object *obj, const char *name, size_t *len,
@@ -80,13 +52,14 @@ static const char *get_string_member(struct json_object *obj, const char *name, 
 
 static bool check_station_id(struct json_object *obj, struct StartRequest *req, struct ValidationResult *res)
 {
+	char detail[sizeof(res->errors[0].detail)];
 	size_t len;
 	const char *s = get_string_member(obj, "station_id", &len, res);
 
 	if (s == NULL)
 		return false;
-	if (!uuid_is_canonical(s, len)) {
-		add_error(res, "station_id", "must be a UUID in canonical 8-4-4-4-12 form");
+	if (!field_check_station_id(s, len, detail, sizeof(detail))) {
+		add_error(res, "station_id", "%s", detail);
 		return false;
 	}
 	for (size_t i = 0; i < len; i++)
@@ -103,7 +76,7 @@ static bool check_driver_token(struct json_object *obj, const char **token, stru
 
 	if (s == NULL)
 		return false;
-	if (!check_printable(s, len, VALIDATE_MAX_TOKEN_LEN, detail, sizeof(detail))) {
+	if (!field_check_driver_token(s, len, detail, sizeof(detail))) {
 		add_error(res, "driver_token", "%s", detail);
 		return false;
 	}
@@ -167,5 +140,5 @@ void start_request_free(struct StartRequest *req)
 
 bool validate_idempotency_key(const char *key, char *err, size_t errsize)
 {
-	return check_printable(key, key != NULL ? strlen(key) : 0, VALIDATE_MAX_IDEMPOTENCY_KEY_LEN, err, errsize);
+	return field_check_idempotency_key(key ? key : "", key ? strlen(key) : 0, err, errsize);
 }

@@ -1,16 +1,13 @@
 /*
  * Validation of POST /v1/charging-sessions (DESIGN §3, stable): the body
- * and the Idempotency-Key header.  The authorization worker re-validates
- * stored requests with the same function.
+ * and the Idempotency-Key header, with the field rules of infra/fields.h
+ * (which the authorization worker applies to the commands it takes).
  */
 #ifndef CHARGEGATE_VALIDATE_H
 #define CHARGEGATE_VALIDATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
-
-#define VALIDATE_MAX_TOKEN_LEN 255
-#define VALIDATE_MAX_IDEMPOTENCY_KEY_LEN 255
 
 struct StartRequest {
 	char station_id[37]; /* canonical UUID, lower-cased */

@@ -30,7 +30,7 @@ mkdir -p "$out/obj"
 FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined"
 CFLAGS_ALL="$FLAGS -I$top_srcdir/src -I$top_builddir $(pkg-config --cflags json-c libcurl libevent libpq libcrypto)"
 LIBS="$(pkg-config --libs json-c libcurl libevent libpq libcrypto) -lm"
-SRCS="infra/log infra/alloc infra/json infra/url infra/uuid infra/addrpolicy infra/signing infra/config infra/pgarray
+SRCS="infra/log infra/alloc infra/json infra/url infra/uuid infra/fields infra/addrpolicy infra/signing infra/config infra/pgarray
 	infra/httpparse infra/httpclient infra/clock infra/apikey request/validate authorization/answer"
 
 objs=

@@ -31,7 +31,7 @@
 #include "queue/pgtransport.h"
 #include "queue/relay.h"
 #include "queue/transport.h"
-#include "queue/transport_loader.h"
+#include "kafka/loader.h"
 
 #include <event2/event.h>
 #include <event2/event_struct.h>

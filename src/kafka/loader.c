@@ -1,6 +1,6 @@
 #include "autoconfig.h"
 
-#include "queue/transport_loader.h"
+#include "kafka/loader.h"
 
 #include <dlfcn.h>
 #include <stdio.h>

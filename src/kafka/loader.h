@@ -1,13 +1,15 @@
 /*
- * Loading the optional Kafka transport.  The module (src/kafka/, built by
+ * Loading the optional Kafka transport: the one part of src/kafka/ built
+ * into the core (always), so that everything Kafka lives in one folder.
+ * The module (the rest of src/kafka/, built by
  * ./configure --enable-kafka and installed as $(pkglibdir)/kafka.so) is the
  * only code linked against librdkafka; the daemon dlopen()s it when
  * transport.kind = kafka and calls its one entry point.  The module calls
  * back into the daemon (log, pgpool, the PostgreSQL transport): the
  * programs that load it are linked with -export-dynamic.
  */
-#ifndef CHARGEGATE_TRANSPORT_LOADER_H
-#define CHARGEGATE_TRANSPORT_LOADER_H
+#ifndef CHARGEGATE_KAFKA_LOADER_H
+#define CHARGEGATE_KAFKA_LOADER_H
 
 #include <stdbool.h>
 #include <stddef.h>
