@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <event2/dns.h>
+#include <event2/event.h>
 #include <event2/util.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -14,9 +15,17 @@
 #include <string.h>
 #include <sys/socket.h>
 
+/*
+ * libevent reports a cancellation later, from the loop, and that report
+ * reads the evdns base: a cancelled request is kept until it comes, and the
+ * base is freed only once none is outstanding.
+ */
 struct Resolver {
+	struct event_base *base;
 	struct evdns_base *dns;
 	struct ResolveReq *reqs;	/* in flight */
+	int cancelling;		/* cancelled, their EAI_CANCEL report not yet in */
+	bool closing;		/* resolver_free() ran: free when cancelling reaches 0 */
 };
 
 struct ResolveReq {
@@ -33,6 +42,7 @@ struct Resolver *resolver_new(struct event_base *base, char *err, size_t errsize
 {
 	struct Resolver *r = xcalloc(1, sizeof(*r));
 
+	r->base = base;
 	/* reads /etc/resolv.conf and /etc/hosts, as getaddrinfo() would */
 	r->dns = evdns_base_new(base, EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	if (!r->dns) {
@@ -50,15 +60,26 @@ static void unlink_req(struct ResolveReq *q)
 		q->next->prevp = q->prevp;
 }
 
+static void free_now(evutil_socket_t fd, short what, void *arg)
+{
+	struct Resolver *r = arg;
+
+	(void)fd;
+	(void)what;
+	/* fail_requests = 0: every request was cancelled and has reported */
+	evdns_base_free(r->dns, 0);
+	free(r);
+}
+
 void resolver_free(struct Resolver *r)
 {
 	if (!r)
 		return;
 	while (r->reqs)
 		resolve_cancel(r->reqs);
-	/* fail_requests = 0: every request was cancelled above */
-	evdns_base_free(r->dns, 0);
-	free(r);
+	r->closing = true;
+	if (r->cancelling == 0)
+		free_now(-1, 0, r);
 }
 
 bool resolve_is_literal(const char *host)
@@ -95,9 +116,16 @@ static void lookup_done(int result, struct evutil_addrinfo *res, void *arg)
 	const struct evutil_addrinfo *pick = NULL;
 
 	if (result == EVUTIL_EAI_CANCEL) {
+		struct Resolver *r = q->r;
+
 		if (res)
 			evutil_freeaddrinfo(res);
-		return;	/* resolve_cancel() owns q */
+		free(q);
+		/* not from inside evdns's own callback: from the loop, once */
+		if (--r->cancelling == 0 && r->closing &&
+		    event_base_once(r->base, -1, EV_TIMEOUT, free_now, r, NULL) != 0)
+			log_error("resolver: could not schedule its release (event_base_once failed)");
+		return;
 	}
 	for (const struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
 		if (!pick || (ai->ai_family == AF_INET && pick->ai_family != AF_INET))
@@ -143,7 +171,10 @@ void resolve_cancel(struct ResolveReq *q)
 		return;
 	unlink_req(q);
 	q->done = true;
-	if (q->pending)
-		evdns_getaddrinfo_cancel(q->pending);	/* calls lookup_done with EAI_CANCEL */
-	free(q);
+	if (!q->pending) {
+		free(q);
+		return;
+	}
+	q->r->cancelling++;
+	evdns_getaddrinfo_cancel(q->pending);	/* lookup_done gets EAI_CANCEL later and frees q */
 }

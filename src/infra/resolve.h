@@ -25,7 +25,11 @@ typedef void (*resolve_cb)(const char *addr, const char *err, void *arg);
 
 /* NULL (and err) when the resolver cannot be set up. */
 struct Resolver *resolver_new(struct event_base *base, char *err, size_t errsize);
-/* Cancels what is in flight first (their callbacks do not run). */
+/*
+ * Cancels what is in flight first (their callbacks do not run).  libevent
+ * reports cancellations from the loop: with lookups in flight, the memory
+ * is released on the loop's next turn, not at once.
+ */
 void resolver_free(struct Resolver *r);
 
 /* True when host needs no lookup: an IP address or a Unix-socket directory. */

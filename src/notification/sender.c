@@ -365,10 +365,11 @@ static void handle(struct ConsumerBatch *b, void *arg)
 			continue;
 		}
 		url = json_get_string(payload, "callback_url");
-		if (!json_get_string(payload, "request_id") || !json_get_string(payload, "status")) {
-			consumer_dead(b, i, "payload lacks request_id or status");	/* nothing to fail */
-		} else if (!url || !url_check_callback(url, strlen(url), &dest, err, sizeof(err))) {
-			fail_invalid_url(sb, m, payload, url ? err : "there is none");
+		if (!json_get_string(payload, "request_id") || !json_get_string(payload, "status") || !url) {
+			/* not a decision chargegate wrote: no request to fail */
+			consumer_dead(b, i, "payload lacks request_id, status or callback_url");
+		} else if (!url_check_callback(url, strlen(url), &dest, err, sizeof(err))) {
+			fail_invalid_url(sb, m, payload, err);
 			consumer_done(b, i);
 		} else {
 			consumer_done(b, i);	/* unless the destination postpones it */

@@ -110,14 +110,19 @@ if [ -n "$RCV6" ]; then
 fi
 
 # a decision whose callback URL is not valid (a row from an older version, or written by hand):
-# one final attempt, never sent, and the request ends delivery_failed instead of a dead letter
+# one final attempt, never sent, and the request ends delivery_failed instead of a dead letter;
+# a decision with no callback URL at all was not written by chargegate (no request to fail):
+# a dead letter, which does not hold up the other one
 BAD=00000000-0000-4000-8000-0000000000bd
+NOURL=00000000-0000-4000-8000-0000000000be
 tl_sql "
 	insert into chargegate.charging_session_request (request_id, station_id, driver_token, callback_url, status, decision)
 	values ('$BAD', '$DEMO_STATION', 'tok', 'http://user:secret@cpo.example/cb', 'decided', 'allowed');
 	insert into chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
 	values ('AuthorizationDecisionCallback', '$BAD', jsonb_build_object('request_id', '$BAD', 'station_id', '$DEMO_STATION',
 	        'driver_token', 'tok', 'status', 'allowed', 'callback_url', 'http://user:secret@cpo.example/cb'));
+	insert into chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
+	values ('AuthorizationDecisionCallback', '$NOURL', jsonb_build_object('request_id', '$NOURL', 'status', 'allowed'));
 	notify chargegate_authorization_decision_callback_outbox;" >/dev/null
 if demo_wait_status "$BAD" delivery_failed 10; then
 	tl_ok "a decision with an invalid callback URL ends delivery_failed"
@@ -125,7 +130,9 @@ else
 	tl_not_ok "a decision with an invalid callback URL ends delivery_failed" "status: $(demo_field "$BAD" status)"
 fi
 tl_like "$(attempts "$BAD")" '^1:true:invalid_url$' "  after one final attempt, error class invalid_url"
-tl_is "$(tl_sql "select count(*) from chargegate.dead_letters")" 0 "  and no dead letter"
+tl_is "$(tl_sql "select subscription || ' ' || aggregate_id || ' ' || last_error from chargegate.dead_letters")" \
+	"notification $NOURL payload lacks request_id, status or callback_url" \
+	"  and the only dead letter is the decision without a callback URL"
 tl_stop_daemon
 
 tl_done

@@ -17,8 +17,12 @@ ROUNDS=10
 PER_ROUND=100
 
 qt_setup
-qw_start acker --subscription q --topic charging_session_request --batch 100 --poll 200
-tl_poll 10 qw_subscribed q || tl_bail "the worker did not subscribe"
+# The daemon refuses to relay without its built-in subscriptions (a message
+# published to none would be lost): migrate puts authorization back, and the
+# worker acknowledges in its name, as the authorization consumer would.
+tl_migrate || tl_bail "chargegatectl migrate did not restore the built-in subscription"
+qw_start acker --subscription authorization --topic charging_session_request --batch 100 --poll 200
+tl_poll 10 qw_listeners_are 1 || tl_bail "the worker did not start listening"
 
 # accept PREFIX: PER_ROUND requests through accept_requests, as the API's
 # group commit writes them (request, command in the outbox, idempotency key,
@@ -102,8 +106,8 @@ acked() { [ "$(tl_sql "SELECT count(*) FROM chargegate.subscription_batch")" = 0
 tl_poll 10 acked || tl_diag "the worker did not acknowledge the messages within 10 s"
 CHARGEGATE_QUEUE_RETENTION=1h "$TL_CTL" -c "$TL_CONF" purge >"$TL_DIR/purge.out" 2>&1
 TL_RC=$?
-tl_is "$TL_RC|$(sizes)|$(cat "$TL_DIR/purge.out")" "0|$PER_ROUND $PER_ROUND $keys|" \
-	"chargegatectl purge with a retention of 1 h deletes nothing yet"
+tl_is "$TL_RC|$(sizes)|$(grep -c ' 0 deleted$' "$TL_DIR/purge.out")" "0|$PER_ROUND $PER_ROUND $keys|10" \
+	"chargegatectl purge with a retention of 1 h deletes nothing yet, and says so for each of the ten tables"
 sleep 1.1
 accept p2
 CHARGEGATE_QUEUE_RETENTION=1s "$TL_CTL" -c "$TL_CONF" purge >"$TL_DIR/purge.out" 2>&1
@@ -114,6 +118,9 @@ tl_is "$TL_RC|$(tl_sql "SELECT (SELECT count(*) FROM chargegate.charging_session
 	"0|0 0 $PER_ROUND" "with a retention of 1 s, a second later it deletes the published rows and their acknowledged messages, not the keys"
 tl_is "$(tl_count charging_session_request_outbox 'published_at IS NULL')" "$PER_ROUND" \
 	"and keeps the new, pending rows"
-tl_like "$(cat "$TL_DIR/purge.out")" "^deleted [0-9]+ expired rows$" "and says how many rows it deleted"
+tl_is "$(grep -E '^  (charging_session_request_outbox|topic_message|handled_event) ' "$TL_DIR/purge.out" | tr -s ' ')" \
+	" charging_session_request_outbox $PER_ROUND deleted
+ topic_message $PER_ROUND deleted
+ handled_event $PER_ROUND deleted" "and says how many rows it deleted from each table"
 
 tl_done

@@ -106,6 +106,9 @@ START_TEST(a_cancelled_lookup_never_calls_back)
 	/* and one still pending when the resolver goes */
 	resolve_start(r, "other-missing-host.invalid", done, &res);
 	resolver_free(r);
+	/* libevent reports cancellations from the loop; the resolver goes after them */
+	for (int turn = 0; turn < 3; turn++)
+		event_base_loop(base, EVLOOP_NONBLOCK);
 	ck_assert_int_eq(res.calls, 0);
 	event_base_free(base);
 }
