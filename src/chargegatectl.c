@@ -10,6 +10,7 @@
 #include "infra/log.h"
 #include "infra/migrate.h"
 #include "infra/pgarray.h"
+#include "queue/retention.h"
 
 #include <getopt.h>
 #include <libpq-fe.h>
@@ -312,8 +313,7 @@ static int cmd_purge(const struct Config *cfg)
 		PQfinish(conn);
 		return 1;
 	}
-	ok = purge_policy(conn, "SELECT * FROM chargegate.purge_expired($1::bigint, $2::int)", cfg->queue_retention_ms,
-			  5000, &q);
+	ok = purge_policy(conn, RETENTION_QUEUE_SQL, cfg->queue_retention_ms, RETENTION_QUEUE_LIMIT, &q);
 	if (ok) {
 		snprintf(title, sizeof(title), "queue.retention (%lld ms): done queue rows", (long long)cfg->queue_retention_ms);
 		print_totals(title, &q);
@@ -321,8 +321,8 @@ static int cmd_purge(const struct Config *cfg)
 	if (ok && cfg->request_retention_ms == 0) {
 		printf("request.retention = 0: requests are kept\n");
 	} else if (ok) {
-		ok = purge_policy(conn, "SELECT * FROM chargegate.purge_requests($1::bigint, $2::int, true)",
-				  cfg->request_retention_ms, 1000, &r);
+		ok = purge_policy(conn, RETENTION_REQUESTS_SQL_WAITING, cfg->request_retention_ms,
+				  RETENTION_REQUESTS_LIMIT, &r);
 		snprintf(title, sizeof(title), "request.retention (%lld ms): finished requests and what hangs off them",
 			 (long long)cfg->request_retention_ms);
 		if (ok)

@@ -39,6 +39,8 @@
 #include <string.h>
 
 #define DRAIN_TIMEOUT_MS 10000
+/* Draining counts unfinished work this often: a stop ends at most 50 ms after its last piece of work. */
+#define DRAIN_TICK_MS 50
 /* A kept-alive client may wait this long between requests (nginx's default is 75 s). */
 #define HTTP_IDLE_TIMEOUT_MS 60000
 
@@ -207,7 +209,7 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 	int pending = busy_work(d);
 
 	d->drain_ticks++;
-	if (pending == 0 || d->drain_ticks * 50 >= DRAIN_TIMEOUT_MS) {
+	if (pending == 0 || d->drain_ticks * DRAIN_TICK_MS >= DRAIN_TIMEOUT_MS) {
 		if (pending)
 			log_warning("drain timed out with %d pieces of work unfinished (their leases will expire and "
 				    "another daemon, or this one after a restart, finishes them)",
@@ -219,7 +221,7 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct Daemon *d = arg;
-	struct timeval tick = { 0, 50000 };
+	struct timeval tick = { 0, DRAIN_TICK_MS * 1000 };
 
 	if (d->draining) {
 		log_warning("second signal %d: exiting without waiting", (int)sig);
@@ -328,10 +330,8 @@ static void setup_queue(struct Daemon *d)
 static void setup_retention(struct Daemon *d)
 {
 	struct RetentionPolicy p[2] = {
-		{ "queue", "SELECT * FROM chargegate.purge_expired($1::bigint, $2::int)", d->cfg.queue_retention_ms,
-		  5000 },
-		{ "requests", "SELECT * FROM chargegate.purge_requests($1::bigint, $2::int)",
-		  d->cfg.request_retention_ms, 1000 },
+		{ "queue", RETENTION_QUEUE_SQL, d->cfg.queue_retention_ms, RETENTION_QUEUE_LIMIT },
+		{ "requests", RETENTION_REQUESTS_SQL, d->cfg.request_retention_ms, RETENTION_REQUESTS_LIMIT },
 	};
 
 	if (!d->cfg.retention_enabled)
@@ -371,6 +371,16 @@ static bool api_keys_required(const struct Config *cfg)
 	return on;
 }
 
+/*
+ * Group commits may use every connection of the API pool but one: status
+ * reads (GET /v1/charging-sessions/{id}), /readyz and the API-key refresh
+ * share the pool and must not queue behind a burst of POSTs.
+ */
+static int ingest_connections(int pool_size)
+{
+	return pool_size > 1 ? pool_size - 1 : 1;
+}
+
 static void setup_api(struct Daemon *d)
 {
 	char err[1024];
@@ -381,8 +391,7 @@ static void setup_api(struct Daemon *d)
 	d->pool = pgpool_new(d->base, "api", d->cfg.database_url, d->cfg.database_pool_size,
 			     d->cfg.database_query_timeout_ms);
 	d->ingest = ingest_new(d->base, d->pool, d->cfg.ingest_batch_size, d->cfg.ingest_batch_wait_ms,
-			       d->cfg.database_query_timeout_ms,
-			       d->cfg.database_pool_size > 1 ? d->cfg.database_pool_size - 1 : 1);
+			       d->cfg.database_query_timeout_ms, ingest_connections(d->cfg.database_pool_size));
 	ingest_on_commit(d->ingest, wake_request_relay, d->transport);
 	if (api_keys_required(&d->cfg))
 		d->keys = apikeys_new(d->base, d->pool);

@@ -87,6 +87,7 @@ struct PgPool {
 	int queued;
 	int nup;
 	bool ever_tried;	/* every connection has made its first attempt */
+	char last_err[512];	/* why the last connection was lost or refused: told to queries failed while down */
 	int first_attempts;
 	struct event dispatch_ev;
 	pgpool_state_cb state_cb;
@@ -199,6 +200,7 @@ static void conn_broken(struct PgConn *c, const char *why)
 	bool was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
 
 	one_line(buf, sizeof(buf), why);
+	snprintf(pool->last_err, sizeof(pool->last_err), "%s", buf);
 	if (was_up || !c->logged_down)
 		log_warning("pool %s: connection %d lost: %s", pool->name, c->index, buf);
 	c->logged_down = true;
@@ -760,8 +762,12 @@ static void pool_fail_queued(struct PgPool *pool, const char *why)
 static void pool_dispatch(struct PgPool *pool)
 {
 	if (pool->nup == 0) {
-		if (pool->ever_tried)
-			pool_fail_queued(pool, "database unavailable");
+		char why[600];
+
+		if (!pool->ever_tried)
+			return;
+		snprintf(why, sizeof(why), "database unavailable: %s", pool->last_err);
+		pool_fail_queued(pool, why);
 		return;
 	}
 	for (int i = 0; i < pool->size && pool->head; i++) {

@@ -55,7 +55,8 @@ struct KafkaProducer {
 	int nwarm;
 };
 
-static const char claim_sql[] = "SELECT * FROM chargegate.claim_outbox($1, $2, $3::int, $4::int)";
+static const char claim_sql[] = "SELECT id, event_id, event_type, aggregate_id, payload, topic"
+				 " FROM chargegate.claim_outbox($1, $2, $3::int, $4::int)";
 static const char next_due_sql[] = "SELECT chargegate.outbox_next_due_ms($1)";
 static const char mark_sql[] = "SELECT chargegate.mark_published($1, $2::bigint[])";
 static const char failed_sql[] = "SELECT chargegate.record_publish_error($1, $2, $3::bigint[], $4::text[], $5::int)";

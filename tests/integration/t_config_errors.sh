@@ -43,7 +43,9 @@ tl_is "$TL_RC" 0 "chargegated --version exits 0"
 tl_like "$(cat "$TL_DIR/run.out" "$TL_DIR/run.err")" '[0-9]+\.[0-9]+\.[0-9]+' "--version prints a version number"
 run_daemon -- --help
 tl_is "$TL_RC" 0 "chargegated --help exits 0"
-tl_check "--help mentions -c" grep -qe '-c' "$TL_DIR/run.out"
+for opt in '-c, --config FILE' '--help-config' '-V, --version' '-h, --help'; do
+	tl_check "--help describes $opt" grep -qF -- "$opt" "$TL_DIR/run.out"
+done
 run_daemon -- --no-such-option
 rejected "an unknown option is rejected and named" --no-such-option
 

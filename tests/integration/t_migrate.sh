@@ -34,7 +34,11 @@ tl_check "migrate succeeds on an empty database" tl_migrate
 tl_diag "first run said:" "$(cat "$TL_DIR/migrate.out")"
 tl_check "migrate prints what it did" test -s "$TL_DIR/migrate.out"
 N=$(tl_count schema_version) || N=0
-tl_check "migrate recorded at least one version" test "$N" -gt 0
+FILES=$(for f in "$top_srcdir"/sql/[0-9]*.sql; do basename "$f" .sql; done)
+tl_is "$(versions)" "$(echo "$FILES" | sed 's/^0*//; s/_.*//' | paste -sd, -)" \
+	"migrate recorded every numbered file of sql/, in order"
+LAST=$(echo "$FILES" | tail -n 1)
+tl_check "and its output names the last of them ($LAST)" grep -q "$LAST" "$TL_DIR/migrate.out"
 tl_is "$(tl_sql "select count(distinct version) from chargegate.schema_version")" "$N" \
 	"every version is recorded once"
 tl_is "$(tl_count schema_version "name is null or applied_at is null")" 0 \

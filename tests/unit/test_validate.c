@@ -255,6 +255,9 @@ START_TEST(station_id_not_canonical_is_rejected)
 		"\" 123e4567-e89b-12d3-a456-426614174000\"",
 		"\"123e4567-e89b-12d3-a456-426614174000\\u0000\"",
 		"\"123e4567-e89b-12d3-a456-42661417400\\u0000\"",
+		"\"123e4567-e89b-12d3-a456-426614174000 \"",
+		"\"123e4567-e89b-12d3-a456-426614174000\\n\"",
+		"\"123e456-7e89b-12d3-a456-426614174000\"",
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -363,6 +366,29 @@ START_TEST(callback_url_other_scheme_is_rejected)
 		     "must be an absolute http or https URL");
 	expect_error(body(STATION, TOKEN, "\"javascript:alert(1)\""), "callback_url",
 		     "must be an absolute http or https URL");
+	expect_error(body(STATION, TOKEN, "\"mailto:ops@cpo.example.com\""), "callback_url",
+		     "must be an absolute http or https URL");
+	expect_error(body(STATION, TOKEN, "\"file:///etc/passwd\""), "callback_url",
+		     "must be an absolute http or https URL");
+}
+END_TEST
+
+START_TEST(callback_url_characters_rfc3986_forbids_are_rejected)
+{
+	/* each after "https://cpo.example.com/a", at offset 25; JSON escapes for " and \ */
+	const char *const bad[][2] = {
+		{ "<", "<" }, { ">", ">" }, { "\\\"", "\"" }, { "{", "{" }, { "}", "}" },
+		{ "|", "|" }, { "^", "^" }, { "`", "`" }, { "\\\\", "\\" },
+	};
+	char url[64], detail[160];
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(url, sizeof(url), "\"https://cpo.example.com/a%sb\"", bad[i][0]);
+		snprintf(detail, sizeof(detail),
+			 "must not contain the character '%s' (at offset 25): RFC 3986 does not allow it; percent-encode it",
+			 bad[i][1]);
+		expect_error(body(STATION, TOKEN, url), "callback_url", detail);
+	}
 }
 END_TEST
 
@@ -524,6 +550,7 @@ static Suite *validate_suite(void)
 	tcase_add_test(members, callback_url_https_and_http_with_port_are_accepted);
 	tcase_add_test(members, callback_url_ipv6_literal_is_accepted);
 	tcase_add_test(members, callback_url_other_scheme_is_rejected);
+	tcase_add_test(members, callback_url_characters_rfc3986_forbids_are_rejected);
 	tcase_add_test(members, callback_url_relative_is_rejected);
 	tcase_add_test(members, callback_url_without_host_is_rejected);
 	tcase_add_test(members, callback_url_with_user_information_is_rejected);
