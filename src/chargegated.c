@@ -14,6 +14,7 @@
 #include "infra/metrics.h"
 #include "infra/migrate.h"
 #include "infra/pgpool.h"
+#include "infra/pooler.h"
 #include "infra/sdnotify.h"
 #include "infra/signing.h"
 #include "notification/retry.h"
@@ -163,6 +164,37 @@ static void check_startup_config(struct Daemon *d)
 		fatal("callback settings: %s", err);
 }
 
+/* What a pooler in between changes (doc/operations.md, "Behind PgBouncer"). */
+static void report_pooler(const struct Config *cfg, PGconn *conn)
+{
+	char detail[512] = "";
+
+	switch (pooler_detect(conn, cfg->database_url, detail, sizeof(detail))) {
+	case POOLER_NONE:
+		if (*detail)
+			log_warning("database: %s", detail);
+		return;
+	case POOLER_SESSION:
+		log_info("database: connected through a pooler in session mode (%s): LISTEN and the session timeouts "
+			 "work as without it", detail);
+		return;
+	case POOLER_TRANSACTION:
+		if (cfg->queue_listen)
+			log_warning("database: connected through a pooler in transaction mode (%s): LISTEN wake-ups "
+				    "never arrive through it, so work waits for queue.poll_interval: set "
+				    "queue.listen = false",
+				    detail);
+		else
+			log_info("database: connected through a pooler in transaction mode (%s): queue.listen = false, "
+				 "wake-ups by polling every queue.poll_interval",
+				 detail);
+		log_warning("database: behind transaction pooling the session timeouts chargegate sets on connect "
+			    "(statement_timeout, lock_timeout) reach only the server connection that got them: set "
+			    "them on the role too (ALTER ROLE ... SET, see doc/operations.md)");
+		return;
+	}
+}
+
 /* Blocking, once, before the loop starts: refuse a schema that is behind. */
 static void check_schema(const struct Config *cfg)
 {
@@ -176,6 +208,7 @@ static void check_schema(const struct Config *cfg)
 		err[strcspn(err, "\n")] = '\0';
 		fatal("could not connect to the database to check its schema: %s", err);
 	}
+	report_pooler(cfg, conn);
 	v = migrate_current_version(conn, err, sizeof(err));
 	if (v >= CHARGEGATE_SCHEMA_VERSION && !topology_check(conn, err, sizeof(err))) {
 		PQfinish(conn);
