@@ -110,6 +110,7 @@ done
 tl_run 10 "$TL_CTL" -c "$TL_CONF" api-key revoke gamma
 tl_is "$TL_RC" 0 "api-key revoke gamma exits 0"
 T0=$(tl_now_ms)
+# shellcheck disable=SC2317 # called through tl_poll
 refused_by() {
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $GAMMA" \
 		"$1/v1/charging-sessions/01890a5d-ac96-774b-bcce-b302099a8057")" = 401 ]
@@ -132,7 +133,12 @@ tl_post /v1/charging-sessions "$BODY" -H "Authorization: Bearer $ACME"
 tl_status 202 "the other keys still work"
 
 # --- api-key list ----------------------------------------------------------------------------
-sleep 1.5	# a snapshot round reports last use
+# the daemons report last use with their next snapshot round (every second)
+# shellcheck disable=SC2317 # called through tl_poll
+used_recorded() {
+	[ "$(tl_sql "select count(*) from chargegate.api_key where name in ('acme', 'beta') and last_used_at is not null")" = 2 ]
+}
+tl_poll 10 used_recorded || tl_diag "acme's and beta's last use were not both recorded within 10 s"
 tl_run 10 "$TL_CTL" -c "$TL_CONF" api-key list
 tl_is "$TL_RC" 0 "api-key list exits 0"
 LIST=$(cat "$TL_DIR/run.out")
@@ -144,6 +150,8 @@ else
 fi
 tl_like "$(printf '%s\n' "$LIST" | grep gamma)" '[0-9]{4}-[0-9]{2}-[0-9]{2}.*\| *[0-9]{4}-[0-9]{2}-[0-9]{2}' \
 	"gamma's line shows when it was revoked"
+tl_like "$(printf '%s\n' "$LIST" | grep -w acme)" '[0-9]{4}-[0-9]{2}-[0-9]{2}.*\| *[0-9]{4}-[0-9]{2}-[0-9]{2}' \
+	"acme's line shows when it was last used"
 tl_is "$(tl_sql "select last_used_at is not null from chargegate.api_key where name = 'acme'")" t \
 	"acme's last use was recorded"
 tl_is "$(tl_sql "select last_used_at is null from chargegate.api_key where name = 'beta' or name = 'acme' order by name" | tr '\n' ,)" "f,f," \
@@ -153,6 +161,7 @@ tl_is "$(tl_sql "select last_used_at is null from chargegate.api_key where name 
 psql -qX -c "begin; lock table chargegate.api_key in access exclusive mode; select pg_sleep(7); commit;" \
 	>/dev/null 2>&1 &
 LOCKER=$!
+# shellcheck disable=SC2317 # called through tl_poll
 stale() {
 	[ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACME" \
 		"$B_URL/v1/charging-sessions/01890a5d-ac96-774b-bcce-b302099a8057")" = 503 ]
@@ -166,6 +175,7 @@ tl_http GET /v1/charging-sessions/01890a5d-ac96-774b-bcce-b302099a8057 -H "Autho
 tl_problem 503 "the 503 is problem+json"
 tl_like "$(tl_header Retry-After)" '^[0-9]+$' "with Retry-After"
 wait "$LOCKER"
+# shellcheck disable=SC2317 # called through tl_poll
 fresh() { ! stale && [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $ACME" \
 	"$B_URL/v1/charging-sessions/$A_ID")" = 200 ]; }
 tl_check "once the table is readable again, acme reads its request" tl_poll 5 fresh

@@ -38,7 +38,9 @@ timed() {
 within() {
 	if [ "$T" -le "$LIMIT_MS" ]; then tl_ok "$1 (took $T ms)"; else tl_not_ok "$1" "took $T ms, more than $LIMIT_MS"; fi
 }
+# shellcheck disable=SC2317 # called through tl_poll
 readyz_is() { tl_http GET /readyz; [ "$TL_STATUS" = "$1" ]; }
+# shellcheck disable=SC2317 # called through tl_poll
 post_is() { tl_post "$API" "$BODY"; [ "$TL_STATUS" = "$1" ]; }
 
 tl_post "$API" "$BODY"
@@ -63,13 +65,14 @@ done
 # more POSTs at once than there are connections
 lock charging_session_request 5
 : >"$TL_DIR/many"
-for i in $(seq 20); do
+for _ in $(seq 20); do
 	curl -s -o /dev/null -w '%{http_code} %{time_total}\n' --max-time 10 -H 'Content-Type: application/json' \
 		--data-binary "$BODY" "$URL$API" >>"$TL_DIR/many" &
 done
 timed tl_http GET "$API/$ID"
 tl_problem 503 "a GET of a locked request is answered 503"
 within "  within query_timeout + 1 s"
+# shellcheck disable=SC2317 # called through tl_poll
 wait_curls() { [ "$(wc -l <"$TL_DIR/many")" -ge 20 ]; }
 tl_poll 10 wait_curls
 tl_is "$(awk '$1 == 503' "$TL_DIR/many" | wc -l)" 20 "20 POSTs at once during the lock: all answered 503"
@@ -88,8 +91,19 @@ tl_start_daemon CHARGEGATE_DATABASE_QUERY_TIMEOUT=1s \
 	CHARGEGATE_DATABASE_URL="host=127.0.0.1 port=$PROXY_PORT user=postgres dbname=postgres" ||
 	tl_bail "the daemon behind the proxy did not start"
 tl_check "through the proxy, a POST is accepted" tl_poll 5 post_is 202
+# sig_taken PID SIGNUM: the kernel has handed the signal to PID (it is no
+# longer pending; SIGUSR1 is 10 on Linux).  The proxy is perl, whose handler
+# runs before its next statement: once it took the signal it forwards nothing.
+# shellcheck disable=SC2317 # called through tl_poll
+sig_taken() {
+	_mask=$(awk '/^(SigPnd|ShdPnd):/ { print $2 }' "/proc/$1/status" 2>/dev/null) || return 1
+	[ -n "$_mask" ] || return 1
+	for _m in $_mask; do
+		[ $(( 0x$_m >> ($2 - 1) & 1 )) -eq 0 ] || return 1
+	done
+}
 kill -USR1 "$PROXY"
-sleep 0.2
+tl_poll 10 sig_taken "$PROXY" 10 || tl_bail "the TCP proxy did not take SIGUSR1"
 timed tl_post "$API" "$BODY"
 tl_problem 503 "the path black-holed: a POST is answered 503"
 within "  within query_timeout + 1 s"

@@ -183,8 +183,35 @@ tl_is "$(tl_sql "select count(*) from chargegate.callback_delivery_attempt where
 	"each timed-out attempt took about callback.timeout"
 
 # --- and then nothing more -----------------------------------------------------------------------------------
+# settled: every outbox row is published and every subscription of its topic
+# has handled it (any transport: handled_event is written with the handler's
+# own writes).  Then nothing is left that could make another attempt: a retry
+# scheduled after a final failure would be a row still pending, or published
+# and handled, its attempt recorded.
+settled_state() {
+	tl_sql "with rows as (
+		    select 'charging_session_request_outbox' as outbox, event_id, published_at
+		      from chargegate.charging_session_request_outbox
+		    union all select 'authorization_decision_callback_outbox', event_id, published_at
+		      from chargegate.authorization_decision_callback_outbox
+		    union all select 'callback_delivery_outbox', event_id, published_at from chargegate.callback_delivery_outbox
+		    union all select 'callback_retry_outbox', event_id, published_at from chargegate.callback_retry_outbox)
+		  select (select count(*) from rows where published_at is null) || ' unpublished, '
+		         || (select count(*) from rows r
+		               join chargegate.outbox o on o.name = r.outbox
+		               join chargegate.subscription s on s.topic = o.topic
+		              where r.published_at is not null
+		                and not exists (select 1 from chargegate.handled_event h
+		                                 where h.subscription = s.name and h.event_id = r.event_id)) || ' unhandled'"
+}
+# shellcheck disable=SC2317 # called through tl_poll
+settled() { [ "$(settled_state)" = "0 unpublished, 0 unhandled" ]; }
 before=$(tl_count callback_delivery_attempt)
-sleep 1.5	# well past the last schedule step (300 ms + 20 %) and several polls
+if tl_poll 20 settled; then
+	tl_ok "the pipeline settles: every event published and handled by every subscription"
+else
+	tl_not_ok "the pipeline settles: every event published and handled by every subscription" "$(settled_state)"
+fi
 tl_is "$(tl_count callback_delivery_attempt)" "$before" "no attempt follows a final one"
 tl_is "$(tl_count callback_retry_outbox "published_at is null")" 0 "no retry is left pending"
 demo_received "$GONE"

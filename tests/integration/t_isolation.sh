@@ -20,6 +20,7 @@ SLOW_N=40
 DEAD_N=40
 HANG_N=30
 HEALTHY_N=40
+SLOTS=8			# callback.per_destination_concurrency
 
 demo_setup
 printf 'hang * hangToken\n' >"$TL_DIR/rules.txt"
@@ -32,6 +33,7 @@ demo_tarpit_start
 DEAD=http://127.0.0.1:$(tl_free_port)
 demo_e2e_daemon CHARGEGATE_AUTHORIZATION_TIMEOUT=${AUTHZ_TIMEOUT_MS}ms CHARGEGATE_CALLBACK_TIMEOUT=5s \
 	CHARGEGATE_CALLBACK_RETRY_SCHEDULE=5s,5s CHARGEGATE_CALLBACK_CIRCUIT_COOLDOWN=30s \
+	CHARGEGATE_CALLBACK_PER_DESTINATION_CONCURRENCY=$SLOTS \
 	CHARGEGATE_QUEUE_POLL_INTERVAL=100ms || tl_bail "chargegated did not start"
 
 # --- the bad traffic first ---------------------------------------------------------------
@@ -51,7 +53,13 @@ while [ "$i" -le "$HANG_N" ]; do
 	hang_pids="$hang_pids $!"
 	i=$((i + 1))
 done
-sleep 0.2	# the tarpit's slots are taken; its first timeouts are 5 s away
+# the tarpit's slots are taken, and the slow receiver's: the daemon holds as
+# many connections to each as it may (their first timeouts are 5 s away)
+connections_to() { ss -Htn state established "dport = :${1##*:}" | wc -l; }
+# shellcheck disable=SC2317 # called through tl_poll
+slots_taken() { [ "$(connections_to "$DEMO_TARPIT")" -ge "$SLOTS" ] && [ "$(connections_to "$SLOW")" -ge "$SLOTS" ]; }
+tl_poll 10 slots_taken ||
+	tl_diag "after 10 s the daemon holds $(connections_to "$DEMO_TARPIT") connections to the tarpit, $(connections_to "$SLOW") to the slow receiver"
 
 # --- healthy requests, one every 100 ms, while the bad work is stuck ---------------------------
 : >"$TL_DIR/healthy.txt"
@@ -60,13 +68,14 @@ while [ "$i" -le "$HEALTHY_N" ]; do
 	t0=$(tl_now_ms)	# before the POST: the latency measured includes the 202's own
 	demo_request "healthyToken$i" "$HEALTHY/healthy"
 	printf '%s %s\n' "$DEMO_RID" "$t0" >>"$TL_DIR/healthy.txt"
-	sleep 0.1
+	sleep 0.1	# the pace of the healthy traffic (time is the stimulus here, nothing to wait for)
 	i=$((i + 1))
 done
 tl_is "$(awk '$1 != "" { n++ } END { print n + 0 }' "$TL_DIR/healthy.txt")" "$HEALTHY_N" "$HEALTHY_N healthy requests are accepted"
 for p in $hang_pids; do wait "$p"; done
 tl_is "$(grep -c '^202$' "$TL_DIR/hang.codes")" "$HANG_N" "$HANG_N requests whose authorization hangs are accepted"
 
+# shellcheck disable=SC2317 # called through tl_poll
 healthy_done() {
 	[ "$(tl_sql "select count(*) from chargegate.charging_session_request
 	              where driver_token like 'healthyToken%' and status = 'delivered'")" = "$HEALTHY_N" ]
@@ -93,6 +102,7 @@ else
 fi
 
 # --- the hanging authorizations ------------------------------------------------------------------
+# shellcheck disable=SC2317 # called through tl_poll
 hang_decided() {
 	[ "$(tl_sql "select count(*) from chargegate.charging_session_request
 	              where driver_token = 'hangToken' and decision = 'unknown'")" = "$HANG_N" ]
@@ -109,6 +119,7 @@ tl_like "$(tl_sql "select string_agg(distinct cause, ',') from chargegate.author
 	'^timeout' "with the cause timeout"
 
 # --- the breaker, the metrics, and no repeated work -------------------------------------------------
+# shellcheck disable=SC2317 # called through tl_poll
 dead_paused() { grep -q "callback destination http://127.0.0.1:${DEAD##*:}: paused" "$TL_DAEMON_LOG"; }
 tl_poll 10 dead_paused
 tl_check "the dead port's circuit opens, and the log says so" dead_paused

@@ -108,7 +108,16 @@ CHARGEGATE_QUEUE_RETENTION=1h "$TL_CTL" -c "$TL_CONF" purge >"$TL_DIR/purge.out"
 TL_RC=$?
 tl_is "$TL_RC|$(sizes)|$(grep -c ' 0 deleted$' "$TL_DIR/purge.out")" "0|$PER_ROUND $PER_ROUND $keys|10" \
 	"chargegatectl purge with a retention of 1 h deletes nothing yet, and says so for each of the ten tables"
-sleep 1.1
+# rows_aged: the published rows, messages and handled ids are all older than
+# the 1 s retention (time is the stimulus: wait for it in the database)
+# shellcheck disable=SC2317 # called through tl_poll
+rows_aged() {
+	[ "$(tl_sql "SELECT (SELECT count(*) FROM chargegate.charging_session_request_outbox
+	                      WHERE published_at >= now() - interval '1 s')
+	                 + (SELECT count(*) FROM chargegate.topic_message WHERE published_at >= now() - interval '1 s')
+	                 + (SELECT count(*) FROM chargegate.handled_event WHERE handled_at >= now() - interval '1 s')")" = 0 ]
+}
+tl_poll 10 rows_aged || tl_diag "the rows were not 1 s old after 10 s"
 accept p2
 CHARGEGATE_QUEUE_RETENTION=1s "$TL_CTL" -c "$TL_CONF" purge >"$TL_DIR/purge.out" 2>&1
 TL_RC=$?

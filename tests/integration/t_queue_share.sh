@@ -47,7 +47,17 @@ if tl_poll 10 qw_handled_is mirror "$N"; then
 else
 	tl_not_ok "subscription mirror handles all $N events too (fan-out)" "handled: $(qw_handled mirror) after 10 s"
 fi
-sleep 0.5	# anything handled twice would show up by now
+# Anything handled twice would show up by now once nothing is left to hand
+# out: every outbox row relayed, no batch of either subscription left (ready,
+# leased or dead).  A consumer still busy with a batch whose lease another
+# one took over can record nothing any more: its settle is refused (a stale
+# lease, the events already in handled_event), its writes with it.
+# shellcheck disable=SC2317 # called through tl_poll
+drained() {
+	[ "$(tl_sql "SELECT (SELECT count(*) FROM chargegate.charging_session_request_outbox WHERE published_at IS NULL)
+	                 + (SELECT count(*) FROM chargegate.subscription_batch WHERE subscription IN ('shared', 'mirror'))")" = 0 ]
+}
+tl_poll 10 drained || tl_diag "subscriptions shared and mirror were not drained within 10 s"
 
 for s in shared mirror; do
 	tl_is "$(tl_sql "SELECT count(*) || ' rows, ' || count(DISTINCT event_id) || ' events'

@@ -20,6 +20,7 @@ demo_authz_start --default allowed
 demo_receiver_start
 BIG_PORT=$(tl_free_port)
 perl "$top_srcdir/tests/lib/bigbody.pl" "$BIG_PORT" 500 65536 >"$TL_DIR/bigbody.out" 2>&1 &
+DEMO_PIDS="$DEMO_PIDS $!"	# stopped with the demo services
 tl_poll 5 grep -q listening "$TL_DIR/bigbody.out" || tl_bail "the big-body receiver did not start"
 BIG=http://127.0.0.1:$BIG_PORT/cb
 
@@ -40,6 +41,7 @@ post() {
 		[ "$TL_STATUS" = 202 ] || tl_bail "a POST was answered $TL_STATUS"
 	done
 }
+# shellcheck disable=SC2317 # called through tl_poll
 finished() {
 	[ "$(tl_count charging_session_request "status not in ('delivered', 'delivery_failed') and driver_token not like 'old-%'")" = 0 ]
 }
@@ -71,7 +73,26 @@ counts() {
 }
 BEFORE=$(counts)
 tl_is "$BEFORE" "17 16 20 16" "(requests, audit rows, attempts, idempotency keys before)"
-sleep 6	# more than the retention interval
+# A daemon purging requests despite request.retention = 0 would do so in the
+# rounds of its queue retention (both every 5 s from its start).  The marker:
+# a published outbox row two days old, which the next queue round deletes;
+# once it is gone and no purge is running any more, a round has come and gone.
+MARKER=00000000-0000-4000-8000-0000000000b1
+tl_sql "insert into chargegate.callback_retry_outbox (event_type, aggregate_id, payload, created_at, available_at, published_at)
+        values ('CallbackRetryRequested', '$MARKER', '{}', now() - interval '2 days', now() - interval '2 days',
+                now() - interval '2 days')" >/dev/null || tl_bail "could not insert the marker row"
+# shellcheck disable=SC2317 # called through tl_poll
+marker_purged() { [ "$(tl_count callback_retry_outbox "aggregate_id = '$MARKER'")" = 0 ]; }
+# shellcheck disable=SC2317 # called through tl_poll
+no_purge_running() {
+	[ "$(tl_sql "select count(*) from pg_stat_activity
+	              where pid <> pg_backend_pid() and state <> 'idle' and query like '%purge\_%'")" = 0 ]
+}
+if tl_poll 15 marker_purged && tl_poll 10 no_purge_running; then
+	tl_ok "a retention round of the daemon runs meanwhile (it purges an old published outbox row)"
+else
+	tl_not_ok "a retention round of the daemon runs meanwhile (it purges an old published outbox row)"
+fi
 tl_is "$(counts)" "$BEFORE" "request.retention = 0 keeps every request"
 CHARGEGATE_REQUEST_RETENTION=0 tl_run 30 "$TL_CTL" -c "$TL_CONF" purge
 tl_is "$TL_RC" 0 "chargegatectl purge with request.retention = 0 exits 0"
@@ -83,6 +104,7 @@ tl_start_role keeper CHARGEGATE_HTTP_ENABLED=false CHARGEGATE_RELAY_ENABLED=fals
 	CHARGEGATE_REQUEST_RETENTION=2s || tl_bail "the retention-only daemon did not start"
 tl_like "$(cat "$TL_DIR/keeper.log")" 'api off, relays off, consumers off, retention on' \
 	"a daemon can run retention alone"
+# shellcheck disable=SC2317 # called through tl_poll
 gone() { [ "$(counts)" = "2 1 0 1" ]; }
 if tl_poll 60 gone; then
 	tl_ok "within a minute, the 15 finished requests are gone with their audit rows, attempts and keys"
@@ -93,6 +115,7 @@ fi
 tl_is "$(tl_sql "select string_agg(driver_token || ':' || status, ',' order by driver_token) from chargegate.charging_session_request")" \
 	"old-a:accepted,old-b:decided" "the unfinished requests stay, however old"
 tl_is "$(tl_count idempotency_key "key = 'old-b'")" 1 "  with their idempotency key and audit row"
+# shellcheck disable=SC2154 # set by tl_start_role
 kill "$keeper_pid"
 tl_wait_exit "$keeper_pid" 15
 
@@ -101,7 +124,14 @@ demo_e2e_daemon CHARGEGATE_REQUEST_RETENTION=0 || tl_bail "chargegated did not s
 post 3 "$DEMO_RECEIVER/cb" again
 tl_check "3 more requests are delivered" tl_poll 30 finished
 tl_stop_daemon
-sleep 1.1
+# finished_aged: the finished requests last changed more than the 1 s
+# retention ago (time is the stimulus: wait for it in the database)
+# shellcheck disable=SC2317 # called through tl_poll
+finished_aged() {
+	[ "$(tl_count charging_session_request "status in ('delivered', 'delivery_failed')
+	                                         and updated_at >= now() - interval '1 s'")" = 0 ]
+}
+tl_poll 10 finished_aged || tl_diag "the finished requests were not 1 s old after 10 s"
 CHARGEGATE_REQUEST_RETENTION=1s tl_run 30 "$TL_CTL" -c "$TL_CONF" purge
 tl_is "$TL_RC" 0 "chargegatectl purge exits 0"
 OUT=$(cat "$TL_DIR/run.out")
