@@ -160,11 +160,18 @@ static void free_slot(struct Dest *x)
 
 /* --- postponing ------------------------------------------------------------------- */
 
-/* When a saturated destination may have a free slot: soon for a fast one, at the latest when its oldest times out. */
+/*
+ * When a saturated destination may have a free slot: about twice its
+ * latency, at the latest when its oldest delivery times out.  With no
+ * latency known yet (a new destination taking its first burst), twice what
+ * the oldest delivery in flight has taken so far: soon for a fast receiver,
+ * doubling for one that does not answer.
+ */
 static int64_t busy_delay(const struct Destinations *d, const struct Dest *x)
 {
 	int64_t latest = x->in_flight ? x->started[0] + d->s.attempt_timeout_ms - d->now() : MIN_POSTPONE_MS;
-	int64_t guess = x->latency_ms >= 0 ? 2 * x->latency_ms : latest;
+	int64_t age = x->in_flight ? d->now() - x->started[0] : 0;
+	int64_t guess = x->latency_ms >= 0 ? 2 * x->latency_ms : 2 * age;
 	int64_t delay = guess < latest ? guess : latest;
 
 	if (delay < MIN_POSTPONE_MS)

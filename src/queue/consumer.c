@@ -39,6 +39,8 @@ struct Consumer {
 	int limit;		/* of the claim in flight */
 	struct event run_ev;
 	struct event timer;
+	struct event due;	/* when the earliest message it gave back is ready again */
+	int64_t due_at_ms;	/* of the armed due timer (monotonic), 0: none */
 	uint64_t *handled, *retried, *dead, *duplicates, *stale, *postponed;
 };
 
@@ -247,6 +249,31 @@ static void batch_resettle(struct ConsumerBatch *b, const char *err)
 	batch_settle(b);
 }
 
+/*
+ * Messages given back with a delay (a postponed delivery, a retry) are
+ * ready again long before the next poll: claim them then, not a poll later.
+ */
+static void arm_due(struct Consumer *c, const struct ConsumerBatch *b)
+{
+	int64_t soonest = -1, now = clock_now_ms();
+	struct timeval tv;
+
+	for (int i = 0; i < b->n; i++) {
+		const struct QueueOutcome *o = &b->outcomes[i];
+
+		if ((o->result == QUEUE_RETRY || o->result == QUEUE_POSTPONE) && o->retry_after_ms >= 0 &&
+		    (soonest < 0 || o->retry_after_ms < soonest))
+			soonest = o->retry_after_ms;
+	}
+	if (soonest < 0 || soonest >= c->spec.poll_ms ||
+	    (evtimer_pending(&c->due, NULL) && c->due_at_ms <= now + soonest))
+		return;
+	c->due_at_ms = now + soonest;
+	tv = clock_timeval(soonest);
+	if (evtimer_add(&c->due, &tv) != 0)
+		fatal("consumer %s: could not arm its due timer", c->subscription);
+}
+
 static void settle_done(int stale, const char *err, void *arg)
 {
 	struct ConsumerBatch *b = arg;
@@ -261,6 +288,8 @@ static void settle_done(int stale, const char *err, void *arg)
 			    b->n, err);
 	else
 		count_outcomes(b);
+	if (stale >= 0)
+		arm_due(c, b);
 	if (stale >= 0 && c->notify[0] && b->nfresh > 0)
 		c->t->ops->notify(c->t, c->notify);	/* wake the relay of what the handler wrote */
 	if (stale > 0) {
@@ -483,6 +512,7 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	snprintf(c->owner, sizeof(c->owner), "%s:%ld:%s", host, (long)getpid(), c->subscription);
 	event_assign(&c->run_ev, base, -1, 0, run_cb, c);
 	event_assign(&c->timer, base, -1, EV_PERSIST, run_cb, c);
+	evtimer_assign(&c->due, base, run_cb, c);
 	snprintf(labels, sizeof(labels), "subscription=\"%s\"", c->subscription);
 	c->handled = metrics_counter("chargegate_consumer_handled_total", labels, "Messages handled and acknowledged.");
 	c->duplicates = metrics_counter("chargegate_consumer_duplicates_total", labels,
@@ -507,6 +537,7 @@ void consumer_free(struct Consumer *c)
 		return;
 	event_del(&c->run_ev);
 	evtimer_del(&c->timer);
+	evtimer_del(&c->due);
 	free(c);
 }
 

@@ -69,9 +69,11 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname),
           ARRAY['accept_requests', 'api_key_snapshot', 'apply_request_events', 'claim_messages', 'claim_outbox',
                 'defer_messages', 'ensure_subscription', 'extend_leases', 'mark_published', 'outbox_next_due_ms',
                 'purge_expired', 'purge_requests', 'record_authorizations', 'record_callback_attempts',
-                'record_handled', 'record_publish_error', 'relay_outbox', 'schedule_callback_retries',
-                'settle_batches', 'uuid_v7'],
-          'chargegate_app may execute exactly the daemon''s functions')
+                'record_handled', 'record_publish_error', 'relay_outbox',
+                'relay_outbox__authorization_decision_callback_outbox', 'relay_outbox__callback_delivery_outbox',
+                'relay_outbox__callback_retry_outbox', 'relay_outbox__charging_session_request_outbox',
+                'schedule_callback_retries', 'settle_batches', 'uuid_v7'],
+          'chargegate_app may execute exactly the daemon''s functions (and one generated relay per outbox)')
   FROM pg_proc p
  WHERE p.pronamespace = 'chargegate'::regnamespace AND has_function_privilege('chargegate_app', p.oid, 'EXECUTE');
 SELECT is(array_agg(p.proname::text ORDER BY p.proname), NULL, 'chargegate_reader may execute none')

@@ -10,6 +10,7 @@
 #include "autoconfig.h"
 
 #include "infra/alloc.h"
+#include "infra/clock.h"
 #include "queue/consumer.h"
 #include "queue/transport.h"
 
@@ -30,6 +31,7 @@ struct Fake {
 	int claims, max_claim_limit, settles, extends, fail_settles, notifies;
 	enum QueueResult last_outcome[MAXMSG];
 	int64_t last_delay[MAXMSG];
+	int64_t ready_at[MAXMSG];	/* clock_now_ms() from which a given-back message may be claimed */
 	int handled_steps;		/* steps committed with settles */
 	bool last_require_leases;
 	transport_wake_cb wake;
@@ -77,7 +79,7 @@ static void claim_answer(struct Later *l)
 	int n = 0;
 
 	for (int i = 0; i < f->n && n < l->limit && !f->closed; i++) {
-		if (f->leased[i] || f->gone[i])
+		if (f->leased[i] || f->gone[i] || clock_now_ms() < f->ready_at[i])
 			continue;
 		f->leased[i] = true;
 		f->msgs[i].attempts++;
@@ -129,6 +131,8 @@ static void f_settle(struct Transport *t, const struct SettleRequest *req, trans
 			f->last_outcome[k] = req->outcomes[i].result;
 			f->last_delay[k] = req->outcomes[i].retry_after_ms;
 			f->gone[k] = req->outcomes[i].result == QUEUE_DONE || req->outcomes[i].result == QUEUE_DEAD;
+			if (!f->gone[k] && req->outcomes[i].retry_after_ms > 0)
+				f->ready_at[k] = clock_now_ms() + req->outcomes[i].retry_after_ms;
 		}
 	}
 	*l = (struct Later){ .fn = count_answer, .f = f, .count_cb = cb, .arg = arg, .count = fail ? -1 : 0 };
@@ -255,7 +259,7 @@ static bool all_gone(const struct Fake *f)
 struct Seen {
 	int calls, messages, max_in_hand, in_hand;
 	int per_message[MAXMSG];
-	bool retry_first, forget_first, write_step;
+	bool retry_first, forget_first, write_step, postpone_first;
 	int capacity;
 	struct ConsumerBatch *held[MAXMSG];
 	int nheld;
@@ -273,6 +277,8 @@ static void handle_done(struct ConsumerBatch *b, void *arg)
 		s->per_message[m->id]++;
 		if (s->retry_first && m->id == 0 && m->attempts == 1)
 			consumer_retry(b, i, -1, "first try fails");
+		else if (s->postpone_first && m->id == 0 && s->per_message[0] == 1)
+			consumer_postpone(b, i, 150, "the destination is busy");
 		else if (!(s->forget_first && m->id == 0 && m->attempts == 1))
 			consumer_done(b, i);
 	}
@@ -367,6 +373,27 @@ START_TEST(the_retry_delay_is_the_jittered_backoff)
 	ck_assert_int_eq(f->last_outcome[0], QUEUE_RETRY);
 	ck_assert_int_ge(f->last_delay[0], 800);	/* 1 s ± 20 % for the first failure */
 	ck_assert_int_le(f->last_delay[0], 1200);
+	finish(f, c);
+}
+END_TEST
+
+START_TEST(a_postponed_message_is_claimed_again_when_due_not_at_the_next_poll)
+{
+	struct Fake *f = fake_new(2);
+	struct Seen s = { .postpone_first = true };
+	struct ConsumerSpec spec = base_spec;
+	struct Consumer *c;
+	int64_t started = clock_now_ms();
+
+	spec.subscription = "postpone";
+	spec.handle = handle_done;
+	spec.arg = &s;
+	spec.poll_ms = 60000;	/* the poll never comes within the test */
+	c = consumer_new(f->base, &f->t, &spec);
+	ck_assert(run_until(f, all_gone));
+	ck_assert_int_eq(s.per_message[0], 2);
+	ck_assert_int_ge(clock_now_ms() - started, 140);	/* not before it was due */
+	ck_assert_int_lt(clock_now_ms() - started, 1000);
 	finish(f, c);
 }
 END_TEST
@@ -526,6 +553,7 @@ int main(void)
 	tcase_add_test(tc, every_message_is_handled_once_and_settled);
 	tcase_add_test(tc, a_retry_comes_back_after_a_backoff_and_a_forgotten_message_is_retried);
 	tcase_add_test(tc, the_retry_delay_is_the_jittered_backoff);
+	tcase_add_test(tc, a_postponed_message_is_claimed_again_when_due_not_at_the_next_poll);
 	tcase_add_test(tc, a_failed_settle_gives_the_messages_back_without_the_writes);
 	tcase_add_test(tc, claims_never_exceed_the_capacity_nor_the_batch_limit);
 	tcase_add_test(tc, leases_are_renewed_while_a_batch_is_in_flight);

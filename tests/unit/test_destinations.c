@@ -73,7 +73,7 @@ static void submit(struct Destinations *d, const char *key, int id)
 		ck_assert_int_eq(events[nevents - 1].what, (w)); \
 	} while (0)
 
-START_TEST(starts_up_to_the_limit_then_postpones_when_nothing_is_known)
+START_TEST(starts_up_to_the_limit_then_postpones_by_what_the_oldest_has_taken)
 {
 	struct Destinations *d = setup();
 
@@ -84,10 +84,21 @@ START_TEST(starts_up_to_the_limit_then_postpones_when_nothing_is_known)
 	submit(d, "https://a.example:443", 3);
 	LAST_IS(3, 'p');
 	ck_assert_str_eq(events[2].why, "destination saturated");
-	/* no latency known yet: at the latest when the oldest delivery times out (5 s ± 20 %) */
-	ck_assert_int_ge(events[2].delay, 4000);
-	ck_assert_int_le(events[2].delay, 6000);
+	/* no latency known yet, the oldest delivery just started: back soon (100 ms ± 20 %) */
+	ck_assert_int_ge(events[2].delay, 80);
+	ck_assert_int_le(events[2].delay, 120);
 	ck_assert_int_eq(destinations_waiting(d), 0);
+	/* still no answer after 1 s: twice that (2 s ± 20 %) ... */
+	fake_now += 1000;
+	submit(d, "https://a.example:443", 4);
+	LAST_IS(4, 'p');
+	ck_assert_int_ge(events[3].delay, 1600);
+	ck_assert_int_le(events[3].delay, 2400);
+	/* ... and never past the moment the oldest times out (5 s after it started, ± 20 %) */
+	fake_now += 3000;
+	submit(d, "https://a.example:443", 5);
+	ck_assert_int_ge(events[4].delay, 800);
+	ck_assert_int_le(events[4].delay, 1200);
 	destinations_free(d);
 }
 END_TEST
@@ -332,7 +343,7 @@ int main(void)
 	SRunner *sr;
 	int failed;
 
-	tcase_add_test(tc, starts_up_to_the_limit_then_postpones_when_nothing_is_known);
+	tcase_add_test(tc, starts_up_to_the_limit_then_postpones_by_what_the_oldest_has_taken);
 	tcase_add_test(tc, a_fast_busy_destination_keeps_a_short_queue_in_memory);
 	tcase_add_test(tc, the_memory_queue_is_bounded);
 	tcase_add_test(tc, a_slow_destination_waits_in_the_queue_not_here);
