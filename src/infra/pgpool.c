@@ -94,7 +94,22 @@ struct PgPool {
 	void *state_arg;
 	pgpool_notify_cb notify_cb;
 	void *notify_arg;
+	struct PgPool *next_pool;	/* every pool of the process: whose backend sent a NOTIFY */
 };
+
+static struct PgPool *all_pools;
+
+/* Whether a backend is one of this process's connections, in any pool. */
+static bool own_backend(int pid)
+{
+	for (const struct PgPool *p = all_pools; p; p = p->next_pool) {
+		for (int i = 0; i < p->size; i++) {
+			if (p->conns[i].conn && PQbackendPID(p->conns[i].conn) == pid)
+				return true;
+		}
+	}
+	return false;
+}
 
 static void conn_start(struct PgConn *c);
 static void conn_ready(struct PgConn *c);
@@ -414,7 +429,7 @@ static void conn_deliver_notifies(struct PgConn *c)
 
 	while ((n = PQnotifies(c->conn)) != NULL) {
 		if (c->pool->notify_cb)
-			c->pool->notify_cb(n->relname, c->pool->notify_arg);
+			c->pool->notify_cb(n->relname, own_backend(n->be_pid), c->pool->notify_arg);
 		PQfreemem(n);
 	}
 }
@@ -885,8 +900,11 @@ struct PgPool *pgpool_new(struct event_base *base, const char *name, const char 
 		c->backoff_ms = RECONNECT_MIN_MS;
 		evtimer_assign(&c->retry_timer, base, conn_retry_cb, c);
 		evtimer_assign(&c->deadline_timer, base, conn_deadline_cb, c);
-		conn_start(c);
 	}
+	pool->next_pool = all_pools;
+	all_pools = pool;
+	for (int i = 0; i < size; i++)
+		conn_start(&pool->conns[i]);
 	return pool;
 }
 
@@ -899,6 +917,12 @@ void pgpool_free(struct PgPool *pool)
 {
 	if (!pool)
 		return;
+	for (struct PgPool **p = &all_pools; *p; p = &(*p)->next_pool) {
+		if (*p == pool) {
+			*p = pool->next_pool;
+			break;
+		}
+	}
 	pool->state_cb = NULL;
 	for (int i = 0; i < pool->size; i++) {
 		struct PgConn *c = &pool->conns[i];

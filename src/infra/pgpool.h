@@ -47,8 +47,12 @@ void pgpool_free(struct PgPool *pool);
 
 void pgpool_set_state_cb(struct PgPool *pool, pgpool_state_cb cb, void *arg);
 
-/* Called with each NOTIFY channel name received on any of the pool's connections. */
-typedef void (*pgpool_notify_cb)(const char *channel, void *arg);
+/*
+ * Called with each NOTIFY channel name received on any of the pool's
+ * connections; own is true when a connection of this process (any pool)
+ * sent it.
+ */
+typedef void (*pgpool_notify_cb)(const char *channel, bool own, void *arg);
 void pgpool_set_notify_cb(struct PgPool *pool, pgpool_notify_cb cb, void *arg);
 
 

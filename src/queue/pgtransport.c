@@ -4,6 +4,7 @@
 
 #include "infra/alloc.h"
 #include "infra/log.h"
+#include "infra/metrics.h"
 #include "infra/pgarray.h"
 #include "infra/pgpool.h"
 #include "queue/claimrows.h"
@@ -39,6 +40,7 @@ struct PgTransport {
 	int nwatchers;
 	struct Notice notices[MAX_WATCHERS];
 	int nnotices;
+	uint64_t *own_notifies;	/* with LISTEN only */
 };
 
 struct Call {
@@ -376,9 +378,20 @@ static void pg_notify_channel(struct Transport *tr, const char *channel)
 		notify_send(n);
 }
 
-static void on_notification(const char *channel, void *arg)
+/*
+ * Our own NOTIFYs (a relay that moved rows, pg_notify_channel) woke the
+ * local watchers when they were sent: waking them again only makes empty
+ * claims.  Other daemons' wake ours.
+ */
+static void on_notification(const char *channel, bool own, void *arg)
 {
-	wake_local(arg, channel);
+	struct PgTransport *t = arg;
+
+	if (own) {
+		(*t->own_notifies)++;
+		return;
+	}
+	wake_local(t, channel);
 }
 
 /* After (re)connecting: listen again and catch up on what was missed meanwhile. */
@@ -423,6 +436,9 @@ struct Transport *pgtransport_new(struct event_base *base, struct PgPool *pool, 
 	t->pool = pool;
 	if (listen) {
 		t->listen_pool = pgpool_new_sibling(pool, "listen", 1);
+		t->own_notifies = metrics_counter("chargegate_queue_own_notifications_total", NULL,
+						  "NOTIFYs this daemon sent itself and ignored (its watchers were woken "
+						  "when they were sent).");
 		pgpool_set_notify_cb(t->listen_pool, on_notification, t);
 		pgpool_set_state_cb(t->listen_pool, on_listen_state, t);
 	}

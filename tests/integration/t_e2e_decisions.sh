@@ -123,5 +123,10 @@ tl_like "$(tl_sql "select coalesce(sent::text, 'null') || '|' || coalesce(cause,
 tl_is "$(grep -c '"driver_token":"validDriverToken123"' "$DEMO_AUTHZ_OUT")" 1 \
 	"invalid: the authorization service was asked only for the allowed request"
 
+# its relays' NOTIFYs came back on its own LISTEN connection: ignored (its
+# consumers were woken in-process), while the deliveries above were prompt
+own=$(curl -s "$TL_BASE_URL/metrics" | awk '$1 ~ /^chargegate_queue_own_notifications_total({})?$/ { print $2 }')
+tl_check "the daemon ignores the NOTIFYs it sent itself (${own:-no} counted)" [ "${own:-0}" -ge 1 ]
+
 tl_stop_daemon
 tl_done
