@@ -40,7 +40,7 @@ struct Consumer {
 	struct event run_ev;
 	struct event timer;
 	struct event due;	/* when the earliest message it gave back is ready again */
-	int64_t due_at_ms;	/* of the armed due timer (monotonic), 0: none */
+	int64_t due_at_ms;	/* when the due timer fires (monotonic), while it is pending */
 	uint64_t *handled, *retried, *dead, *duplicates, *stale, *postponed;
 };
 
