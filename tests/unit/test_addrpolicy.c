@@ -8,6 +8,8 @@
 #include "infra/addrpolicy.h"
 
 #include <arpa/inet.h>
+#include "unit_run.h"
+
 #include <check.h>
 #include <netinet/in.h>
 #include <stddef.h>
@@ -314,11 +316,5 @@ static Suite *addrpolicy_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(addrpolicy_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(addrpolicy_suite());
 }

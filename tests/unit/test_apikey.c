@@ -7,6 +7,8 @@
 
 #include "infra/apikey.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,17 +98,11 @@ int main(void)
 {
 	Suite *s = suite_create("apikey");
 	TCase *tc = tcase_create("apikey");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, a_new_key_is_cgk_and_256_bits_of_base64url);
 	tcase_add_test(tc, the_hash_is_sha256_and_round_trips_through_hex);
 	tcase_add_test(tc, bearer_tokens);
 	tcase_add_test(tc, an_overlong_token_is_not_a_key);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

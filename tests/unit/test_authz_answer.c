@@ -8,6 +8,8 @@
 
 #include "authorization/answer.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,15 +72,9 @@ int main(void)
 {
 	Suite *s = suite_create("authz_answer");
 	TCase *tc = tcase_create("authz_answer");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, the_four_decisions_and_their_reason);
 	tcase_add_test(tc, anything_else_is_unknown_with_its_cause);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

@@ -4,6 +4,8 @@
  */
 #include "infra/config.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -776,11 +778,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(config_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(config_suite());
 }

@@ -14,6 +14,8 @@
 #include "queue/consumer.h"
 #include "queue/transport.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -546,8 +548,6 @@ int main(void)
 {
 	Suite *suite = suite_create("consumer");
 	TCase *tc = tcase_create("consumer");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, every_message_is_handled_once_and_settled);
@@ -559,9 +559,5 @@ int main(void)
 	tcase_add_test(tc, leases_are_renewed_while_a_batch_is_in_flight);
 	tcase_add_test(tc, duplicates_are_acknowledged_unhandled);
 	suite_add_tcase(suite, tc);
-	sr = srunner_create(suite);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(suite);
 }

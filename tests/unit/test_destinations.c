@@ -10,6 +10,8 @@
 #include "infra/url.h"
 #include "notification/destinations.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -340,8 +342,6 @@ int main(void)
 {
 	Suite *s = suite_create("destinations");
 	TCase *tc = tcase_create("destinations");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, starts_up_to_the_limit_then_postpones_by_what_the_oldest_has_taken);
 	tcase_add_test(tc, a_fast_busy_destination_keeps_a_short_queue_in_memory);
@@ -356,9 +356,5 @@ int main(void)
 	tcase_add_test(tc, free_postpones_what_still_waits);
 	tcase_add_test(tc, keys_name_scheme_host_and_port);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

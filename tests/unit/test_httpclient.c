@@ -11,6 +11,8 @@
 #include "infra/httpclient.h"
 
 #include <arpa/inet.h>
+#include "unit_run.h"
+
 #include <check.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -647,11 +649,5 @@ static Suite *httpclient_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(httpclient_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(httpclient_suite());
 }

@@ -10,6 +10,8 @@
 
 #include "infra/httpparse.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <event2/buffer.h>
 #include <stdlib.h>
@@ -231,8 +233,6 @@ int main(void)
 {
 	Suite *s = suite_create("httpparse");
 	TCase *tc = tcase_create("httpparse");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_test(tc, a_plain_request_parses);
 	tcase_add_test(tc, content_length_must_be_one_number);
@@ -245,9 +245,5 @@ int main(void)
 	tcase_add_test(tc, too_many_or_too_large_headers);
 	tcase_add_test(tc, chunked_bodies);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

@@ -15,6 +15,8 @@
 #include "request/ingest.h"
 #include "request/validate.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <event2/event.h>
 #include <libpq-fe.h>
@@ -359,8 +361,6 @@ int main(void)
 {
 	Suite *s = suite_create("ingest");
 	TCase *tc = tcase_create("ingest");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, requests_arriving_together_share_one_transaction);
@@ -371,9 +371,5 @@ int main(void)
 	tcase_add_test(tc, a_batch_that_gets_no_connection_is_answered_at_its_deadline_unsent);
 	tcase_add_test(tc, what_is_still_waiting_at_shutdown_is_answered);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

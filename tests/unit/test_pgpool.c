@@ -13,6 +13,8 @@
 #include "infra/pgpool.h"
 
 #include <arpa/inet.h>
+#include "unit_run.h"
+
 #include <check.h>
 #include <event2/event.h>
 #include <netinet/in.h>
@@ -270,8 +272,6 @@ int main(void)
 {
 	Suite *s = suite_create("pgpool");
 	TCase *tc = tcase_create("pgpool");
-	SRunner *sr;
-	int failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	tcase_set_timeout(tc, 30);
@@ -279,9 +279,5 @@ int main(void)
 	tcase_add_test(tc, a_peer_that_never_speaks_is_given_up_at_the_deadlines);
 	tcase_add_test(tc, a_server_that_goes_silent_loses_its_connection_and_the_pool_reconnects);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

@@ -13,6 +13,8 @@
 #include "queue/relay.h"
 #include "queue/transport.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -266,8 +268,6 @@ int main(void)
 {
 	Suite *s = suite_create("relay");
 	TCase *tc = tcase_create("relay");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, a_backlog_drains_in_capped_batches_without_waiting_for_the_poll);
@@ -277,9 +277,5 @@ int main(void)
 	tcase_add_test(tc, a_topic_without_subscription_is_asked_again_at_the_poll);
 	tcase_add_test(tc, after_stop_nothing_new_starts);	/* last: the stop is process-wide */
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

@@ -7,6 +7,8 @@
 
 #include "infra/resolve.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <event2/event.h>
 #include <netdb.h>
@@ -118,8 +120,6 @@ int main(void)
 {
 	Suite *s = suite_create("resolve");
 	TCase *tc = tcase_create("resolve");
-	SRunner *sr;
-	int failed;
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, localhost_comes_from_the_hosts_file);
@@ -127,9 +127,5 @@ int main(void)
 	tcase_add_test(tc, literals_need_no_lookup);
 	tcase_add_test(tc, a_cancelled_lookup_never_calls_back);
 	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(s);
 }

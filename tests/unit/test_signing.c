@@ -6,6 +6,8 @@
 
 #include "infra/signing.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,11 +184,5 @@ static Suite *signing_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(signing_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(signing_suite());
 }

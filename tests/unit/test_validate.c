@@ -2,6 +2,8 @@
 
 #include "request/validate.h"
 
+#include "unit_run.h"
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -568,11 +570,5 @@ static Suite *validate_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(validate_suite());
-	int failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+	return unit_run(validate_suite());
 }
