@@ -115,12 +115,7 @@ fi
 # a dead letter, which does not hold up the other one
 BAD=00000000-0000-4000-8000-0000000000bd
 NOURL=00000000-0000-4000-8000-0000000000be
-tl_sql "
-	insert into chargegate.charging_session_request (request_id, station_id, driver_token, callback_url, status, decision)
-	values ('$BAD', '$DEMO_STATION', 'tok', 'http://user:secret@cpo.example/cb', 'decided', 'allowed');
-	insert into chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
-	values ('AuthorizationDecisionCallback', '$BAD', jsonb_build_object('request_id', '$BAD', 'station_id', '$DEMO_STATION',
-	        'driver_token', 'tok', 'status', 'allowed', 'callback_url', 'http://user:secret@cpo.example/cb'));
+tl_sql "$(demo_decision_sql "$BAD" 'http://user:secret@cpo.example/cb')
 	insert into chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
 	values ('AuthorizationDecisionCallback', '$NOURL', jsonb_build_object('request_id', '$NOURL', 'status', 'allowed'));
 	notify chargegate_authorization_decision_callback_outbox;" >/dev/null

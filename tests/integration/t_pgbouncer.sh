@@ -146,12 +146,7 @@ bouncer_stop
 notified() {
 	demo_receiver_start
 	CB=$DEMO_RECEIVER/callbacks/start
-	tl_sql "
-		insert into chargegate.charging_session_request (request_id, station_id, driver_token, callback_url, status, decision)
-		values ('$2', '$DEMO_STATION', 'tok', '$CB', 'decided', 'allowed');
-		insert into chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
-		values ('AuthorizationDecisionCallback', '$2', jsonb_build_object('request_id', '$2', 'station_id', '$DEMO_STATION',
-		        'driver_token', 'tok', 'status', 'allowed', 'callback_url', '$CB'));
+	tl_sql "$(demo_decision_sql "$2" "$CB")
 		notify chargegate_authorization_decision_callback_outbox;" >/dev/null
 	if demo_wait_status "$2" delivered 10; then
 		tl_ok "$1: a decision NOTIFYed by another session is delivered at once, not at the 30 s poll"

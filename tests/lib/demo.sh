@@ -24,6 +24,8 @@
 #   demo_request TOKEN CALLBACK_URL [STATION]   POST a request; sets DEMO_RID
 #   demo_wait_status RID STATUS SECONDS   poll the request's status (SQL)
 #                                  until it is STATUS
+#   demo_decision_sql RID URL      SQL writing an allowed decision for RID (request
+#                                  row and outbox event), for tl_sql
 #   demo_field RID COLUMN          a column of chargegate.charging_session_request
 #   demo_entries RID [FILE]        the receiver's callbacks for RID
 #   demo_post_many N PARALLEL CALLBACK_URL BASE_URL…   POST N requests at once
@@ -202,6 +204,18 @@ demo_request() {
 	if [ "$TL_STATUS" = 202 ]; then
 		DEMO_RID=$(tl_json request_id) || DEMO_RID=
 	fi
+}
+
+# demo_decision_sql RID CALLBACK_URL: the SQL that writes an allowed decision
+# for RID as another session (or an older version) would: the request row,
+# decided, and its AuthorizationDecisionCallback in the outbox (no NOTIFY)
+demo_decision_sql() {
+	printf "%s\n" "
+	insert into chargegate.charging_session_request (request_id, station_id, driver_token, callback_url, status, decision)
+	values ('$1', '$DEMO_STATION', 'tok', '$2', 'decided', 'allowed');
+	insert into chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
+	values ('AuthorizationDecisionCallback', '$1', jsonb_build_object('request_id', '$1', 'station_id', '$DEMO_STATION',
+	        'driver_token', 'tok', 'status', 'allowed', 'callback_url', '$2'));"
 }
 
 demo_field() {
