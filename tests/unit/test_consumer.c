@@ -292,6 +292,16 @@ static void handle_done(struct ConsumerBatch *b, void *arg)
 	consumer_batch_finish(b);
 }
 
+/* A consumer of subscription name on the fake, with spec's other settings. */
+static struct Consumer *start(struct Fake *f, struct ConsumerSpec *spec, const char *name, consumer_handler handle,
+			      struct Seen *s)
+{
+	spec->subscription = name;
+	spec->handle = handle;
+	spec->arg = s;
+	return consumer_new(f->base, &f->t, spec);
+}
+
 static const struct ConsumerSpec base_spec = {
 	.topic = "t",
 	.batch_size = 4,
@@ -309,10 +319,7 @@ START_TEST(every_message_is_handled_once_and_settled)
 	struct ConsumerSpec spec = base_spec;
 	struct Consumer *c;
 
-	spec.subscription = "once";
-	spec.handle = handle_done;
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "once", handle_done, &s);
 	ck_assert(run_until(f, all_gone));
 	ck_assert_int_eq(s.messages, 10);
 	for (int i = 0; i < 10; i++)
@@ -334,10 +341,7 @@ START_TEST(a_retry_comes_back_after_a_backoff_and_a_forgotten_message_is_retried
 	struct ConsumerSpec spec = base_spec;
 	struct Consumer *c;
 
-	spec.subscription = "retry";
-	spec.handle = handle_done;
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "retry", handle_done, &s);
 	ck_assert(run_until(f, all_gone));
 	ck_assert_int_eq(s.per_message[0], 2);
 	ck_assert_int_eq(f->msgs[0].attempts, 2);
@@ -346,9 +350,7 @@ START_TEST(a_retry_comes_back_after_a_backoff_and_a_forgotten_message_is_retried
 	f = fake_new(2);
 	memset(&s, 0, sizeof(s));
 	s.forget_first = true;
-	spec.subscription = "forget";
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "forget", handle_done, &s);
 	ck_assert(run_until(f, all_gone));
 	ck_assert_int_eq(s.per_message[0], 2);	/* no outcome: retried, not lost */
 	finish(f, c);
@@ -367,10 +369,7 @@ START_TEST(the_retry_delay_is_the_jittered_backoff)
 	struct ConsumerSpec spec = base_spec;
 	struct Consumer *c;
 
-	spec.subscription = "backoff";
-	spec.handle = handle_done;
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "backoff", handle_done, &s);
 	ck_assert(run_until(f, one_settle));
 	ck_assert_int_eq(f->last_outcome[0], QUEUE_RETRY);
 	ck_assert_int_ge(f->last_delay[0], 800);	/* 1 s ± 20 % for the first failure */
@@ -387,11 +386,8 @@ START_TEST(a_postponed_message_is_claimed_again_when_due_not_at_the_next_poll)
 	struct Consumer *c;
 	int64_t started = clock_now_ms();
 
-	spec.subscription = "postpone";
-	spec.handle = handle_done;
-	spec.arg = &s;
 	spec.poll_ms = 60000;	/* the poll never comes within the test */
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "postpone", handle_done, &s);
 	ck_assert(run_until(f, all_gone));
 	ck_assert_int_eq(s.per_message[0], 2);
 	ck_assert_int_ge(clock_now_ms() - started, 140);	/* not before it was due */
@@ -413,10 +409,7 @@ START_TEST(a_failed_settle_gives_the_messages_back_without_the_writes)
 	struct Consumer *c;
 
 	f->fail_settles = 1;
-	spec.subscription = "resettle";
-	spec.handle = handle_done;
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "resettle", handle_done, &s);
 	ck_assert(run_until(f, two_settles));
 	ck_assert(!f->last_require_leases);	/* giving back tolerates a lost lease */
 	ck_assert_int_eq(f->handled_steps, 0);	/* the handler's write was not committed */
@@ -461,12 +454,9 @@ START_TEST(claims_never_exceed_the_capacity_nor_the_batch_limit)
 	struct ConsumerSpec spec = base_spec;
 	struct Consumer *c;
 
-	spec.subscription = "capacity";
-	spec.handle = handle_hold;
 	spec.capacity = capacity;
-	spec.arg = &s;
 	spec.max_batches = 8;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "capacity", handle_hold, &s);
 	run_for(f, 300);
 	ck_assert_int_eq(s.max_in_hand, 3);
 	ck_assert_int_le(f->max_claim_limit, 3);
@@ -482,11 +472,9 @@ START_TEST(claims_never_exceed_the_capacity_nor_the_batch_limit)
 	finish(f, c);
 	f = fake_new(40);
 	memset(&s, 0, sizeof(s));
-	spec.subscription = "batches";
 	spec.capacity = NULL;
 	spec.max_batches = 2;
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "batches", handle_hold, &s);
 	run_for(f, 300);
 	ck_assert_int_eq(s.nheld, 2);
 	ck_assert_int_eq(s.max_in_hand, 8);
@@ -511,11 +499,8 @@ START_TEST(leases_are_renewed_while_a_batch_is_in_flight)
 	struct ConsumerSpec spec = base_spec;
 	struct Consumer *c;
 
-	spec.subscription = "renew";
-	spec.handle = handle_hold;
 	spec.lease_ms = 90;
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "renew", handle_hold, &s);
 	ck_assert(run_until(f, extended));	/* a third of the lease apart */
 	consumer_done(s.held[0], 0);
 	consumer_batch_finish(s.held[0]);
@@ -532,10 +517,7 @@ START_TEST(duplicates_are_acknowledged_unhandled)
 	struct Consumer *c;
 
 	f->msgs[1].handled = true;
-	spec.subscription = "dupes";
-	spec.handle = handle_done;
-	spec.arg = &s;
-	c = consumer_new(f->base, &f->t, &spec);
+	c = start(f, &spec, "dupes", handle_done, &s);
 	ck_assert(run_until(f, all_gone));
 	ck_assert_int_eq(s.messages, 2);
 	ck_assert_int_eq(s.per_message[1], 0);
