@@ -175,8 +175,8 @@ static void report_pooler(const struct Config *cfg, PGconn *conn)
 			log_warning("database: %s", detail);
 		return;
 	case POOLER_SESSION:
-		log_info("database: connected through a pooler in session mode (%s): LISTEN and the session timeouts "
-			 "work as without it", detail);
+		log_info("database: connected through a pooler in session mode, or a proxy (%s): LISTEN and the "
+			 "session timeouts work as without it", detail);
 		return;
 	case POOLER_TRANSACTION:
 		if (cfg->queue_listen)
