@@ -300,14 +300,7 @@ static void settle_done(int stale, const char *err, void *arg)
 	}
 	c->batches--;
 	batch_free(b);
-	/*
-	 * Claim again only if there may be more: a wake-up came while it could
-	 * not claim (c->again).  A full claim already asked for the next one,
-	 * and what this batch gave back has its due timer: anything else would
-	 * be an empty claim after every batch.
-	 */
-	if (c->again)
-		event_active(&c->run_ev, EV_TIMEOUT, 0);
+	event_active(&c->run_ev, EV_TIMEOUT, 0);
 }
 
 static void batch_settle(struct ConsumerBatch *b)
