@@ -10,7 +10,8 @@
 // x-request members (all optional):
 //   method           instead of the operation's
 //   path             {param: value} instead of the parameter's example
-//   headers          {name: value}; null removes a default one.  Defaults:
+//   headers          {name: value}; null removes a default one, a list
+//                    sends the header once per value.  Defaults:
 //                    Authorization: Bearer <key> on operations that need a
 //                    key, Content-Type: application/json with a body
 //   body             the name of one of the operation's request examples
@@ -66,8 +67,9 @@ function parseArgs(argv) {
 // A YAML error anywhere makes the description unusable: no lenient parse.
 function loadSpec(file) {
 	const doc = parseDocument(fs.readFileSync(file, 'utf8'), { uniqueKeys: true, strict: true, prettyErrors: true });
-	if (doc.errors.length || doc.warnings.length)
-		die(`${file} is not valid YAML:\n${[...doc.errors, ...doc.warnings].join('\n')}`);
+	const problems = [...doc.errors, ...doc.warnings];
+	if (problems.length)
+		die(`${file} is not valid YAML (${problems.length} problems; the first):\n${problems[0]}`);
 	return doc.toJS();
 }
 
@@ -185,7 +187,7 @@ function buildRequest(spec, ex, ctx) {
 		if (v === null)
 			delete headers[h.toLowerCase()];
 		else
-			headers[h.toLowerCase()] = expand(v, ctx);
+			headers[h.toLowerCase()] = Array.isArray(v) ? v.map((x) => expand(x, ctx)) : expand(v, ctx);
 	}
 	return { method: (xr.method ?? ex.method).toUpperCase(), path, headers, body };
 }
