@@ -117,5 +117,6 @@ run --given database-stopped
 
 contract summary --statuses "$STATUSES"
 tl_daemon_alive "the daemon runs on"
+tl_stop_daemon
 
 tl_done
