@@ -10,6 +10,9 @@ const REFRESH_MS = 3000;
 const ORDER = ['requests', 'outboxes', 'subscriptions', 'leases', 'dead_letters', 'circuits', 'open_circuits',
   'destinations'];
 const BAD_STATUS = /^(delivery_failed|dead|failed|open)$/;
+// Columns that say what a row is come first (jsonb orders members by length).
+const IDENTITY = ['at', 'time', 'event', 'kind', 'subscription', 'outbox', 'topic', 'destination', 'request_id',
+  'id', 'status', 'decision', 'state'];
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);
@@ -53,7 +56,8 @@ function columnsOf(rows) {
   for (const r of rows) {
     for (const k of Object.keys(r)) if (!cols.includes(k)) cols.push(k);
   }
-  return cols;
+  const first = (k) => (IDENTITY.includes(k) ? IDENTITY.indexOf(k) : IDENTITY.length);
+  return cols.map((k, i) => [first(k), i, k]).sort((a, b) => a[0] - b[0] || a[1] - b[1]).map((x) => x[2]);
 }
 
 function table(rows) {
@@ -81,7 +85,9 @@ function table(rows) {
     body.append(tr);
   }
   t.append(body);
-  return t;
+  const wrap = el('div', 'wide');
+  wrap.append(t);
+  return wrap;
 }
 
 // An object: its scalar members as one two-column table, then each
