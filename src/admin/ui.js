@@ -7,9 +7,10 @@
 
 const REFRESH_MS = 3000;
 // Sections of the status report in the order an operator reads them; others follow.
-const ORDER = ['requests', 'outboxes', 'subscriptions', 'leases', 'dead_letters', 'circuits', 'open_circuits',
-  'destinations'];
+const ORDER = ['request', 'timeline', 'requests', 'outboxes', 'subscriptions', 'stranded', 'leases',
+  'open_circuits'];
 const BAD_STATUS = /^(delivery_failed|dead|failed|open)$/;
+const ISO_TIME = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)$/;
 // Columns that say what a row is come first (jsonb orders members by length).
 const IDENTITY = ['at', 'time', 'event', 'kind', 'subscription', 'outbox', 'topic', 'destination', 'request_id',
   'id', 'status', 'decision', 'state'];
@@ -43,6 +44,16 @@ function cell(key, value) {
     a.href = '#' + value;
     td.className = 'id';
     td.append(a);
+  } else if (isUuid(value)) {
+    td.textContent = value;
+    td.className = 'id';
+  } else if (typeof value === 'string' && ISO_TIME.test(value)) {
+    // to the millisecond, without the zone: the full value is the tooltip
+    const m = ISO_TIME.exec(value);
+    const zone = /^(Z|\+00(:?00)?)$/.test(m[4]) ? ' UTC' : ' ' + m[4];
+    td.textContent = m[1] + ' ' + m[2] + (m[3] || '').slice(0, 4) + zone;
+    td.title = value;
+    td.className = 'time';
   } else {
     td.textContent = String(value);
     if (typeof value === 'number') td.className = 'num';
@@ -149,10 +160,38 @@ function showError(message) {
   e.hidden = !message;
 }
 
+function sum(rows, keys) {
+  let n = 0;
+  for (const r of Array.isArray(rows) ? rows : []) {
+    for (const k of keys) if (r && typeof r[k] === 'number') n += r[k];
+  }
+  return n;
+}
+
+// The numbers to look at first, added up from the report's tables.
+function summary(report) {
+  const items = [
+    ['Outbox backlog', sum(report.outboxes, ['pending', 'delayed'])],
+    ['Subscription backlog', sum(report.subscriptions, ['ready', 'retrying', 'leased'])],
+    ['Dead letters', sum(report.subscriptions, ['dead'])],
+    ['Expired leases', sum(report.subscriptions, ['expired_leases'])],
+    ['Stranded', sum(report.stranded, ['messages'])],
+    ['Open circuits', Array.isArray(report.open_circuits) ? report.open_circuits.length : 0],
+  ];
+  const dl = el('div', 'summary');
+  for (const [name, n] of items) {
+    const box = el('div', n > 0 && name !== 'Outbox backlog' && name !== 'Subscription backlog' ? 'tile bad' : 'tile');
+    box.append(el('span', 'count', String(n)), el('span', 'label', name));
+    dl.append(box);
+  }
+  return dl;
+}
+
 async function refreshStatus() {
   const status = await getJson('/ui/api/status');
   const box = document.getElementById('status');
   const s = el('section');
+  if (status.body && typeof status.body === 'object') s.append(summary(status.body));
   s.append(render(status.body, 0));
   box.replaceChildren(s);
 }

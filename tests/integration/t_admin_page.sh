@@ -178,6 +178,18 @@ for sub in $(tl_sql "select name from chargegate.subscription order by name"); d
 	tl_check "  the page shows subscription $sub" grep -q ">$sub<" "$DOM"
 done
 tl_check "  the page shows the outboxes" grep -q ">charging_session_request_outbox<" "$DOM"
+# row_has FIRST COUNT: a table row in the DOM starts with the cell FIRST and has a number cell COUNT
+row_has() {
+	ROW_FIRST=$1 ROW_N=$2 perl -0ne 'exit(m{<tr><td[^>]*>\Q$ENV{ROW_FIRST}\E</td>(?:<td[^>]*>[^<]*</td>)*?<td class="num">\Q$ENV{ROW_N}\E</td>} ? 0 : 1)' "$DOM"
+}
+# tile_is LABEL COUNT: the summary tile LABEL shows COUNT
+tile_is() {
+	grep -q "<span class=\"count\">$2</span><span class=\"label\">$1</span>" "$DOM"
+}
+tl_check "  the requests table counts 1 delivered" row_has delivered 1
+tl_check "  and 1 delivery_failed" row_has delivery_failed 1
+tl_check "  the summary counts no dead letters" tile_is "Dead letters" 0
+tl_check "  and no open circuits" tile_is "Open circuits" 0
 tl_check "  no error banner" sh -c "! grep -q 'class=\"error\">[^<]' '$DOM'"
 tl_check "  the timeline of $RID_FAIL is open" grep -q "id=\"timeline-id\">$RID_FAIL<" "$DOM"
 tl_check "  it shows the failed delivery (connect)" grep -q '>connect<' "$DOM"
