@@ -9,7 +9,7 @@ echo "#include \"admin/assets.h\""
 n=0
 for f in "$@"; do
 	[ -s "$f" ] || { echo "embed.sh: $f is missing or empty" >&2; exit 1; }
-	echo "static const unsigned char asset_$n[] = {"
+	echo "static const unsigned char asset_${n}[] = {"
 	od -An -v -tx1 "$f" | sed 's/ *\([0-9a-f][0-9a-f]\)/0x\1,/g'
 	echo "};"
 	n=$((n + 1))

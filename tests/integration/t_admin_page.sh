@@ -54,7 +54,9 @@ demo_request validDriverToken123 "$DEMO_RECEIVER/callbacks/start"
 RID_OK=$DEMO_RID
 demo_request validDriverToken123 "$DEAD"
 RID_FAIL=$DEMO_RID
-[ -n "$RID_OK" ] && [ -n "$RID_FAIL" ] || tl_bail "the requests were not accepted"
+if [ -z "$RID_OK" ] || [ -z "$RID_FAIL" ]; then
+	tl_bail "the requests were not accepted"
+fi
 demo_wait_status "$RID_OK" delivered 15 || tl_bail "$RID_OK is $(demo_field "$RID_OK" status), not delivered"
 demo_wait_status "$RID_FAIL" delivery_failed 15 ||
 	tl_bail "$RID_FAIL is $(demo_field "$RID_FAIL" status), not delivery_failed"
@@ -178,11 +180,13 @@ for sub in $(tl_sql "select name from chargegate.subscription order by name"); d
 	tl_check "  the page shows subscription $sub" grep -q ">$sub<" "$DOM"
 done
 tl_check "  the page shows the outboxes" grep -q ">charging_session_request_outbox<" "$DOM"
+# shellcheck disable=SC2317 # row_has and tile_is are called through tl_check
 # row_has FIRST COUNT: a table row in the DOM starts with the cell FIRST and has a number cell COUNT
 row_has() {
 	ROW_FIRST=$1 ROW_N=$2 perl -0ne 'exit(m{<tr><td[^>]*>\Q$ENV{ROW_FIRST}\E</td>(?:<td[^>]*>[^<]*</td>)*?<td class="num">\Q$ENV{ROW_N}\E</td>} ? 0 : 1)' "$DOM"
 }
 # tile_is LABEL COUNT: the summary tile LABEL shows COUNT
+# shellcheck disable=SC2317
 tile_is() {
 	grep -q "<span class=\"count\">$2</span><span class=\"label\">$1</span>" "$DOM"
 }

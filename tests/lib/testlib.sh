@@ -355,6 +355,7 @@ tl__start_daemon() {
 	for _a in "$@"; do
 		case $_a in CHARGEGATE_ADMIN_LISTEN=*) _admin=${_a#*=} ;; esac
 	done
+	# shellcheck disable=SC2034 # read by the test scripts
 	TL_ADMIN_URL=http://$_admin
 	TL_DAEMON_N=$((TL_DAEMON_N + 1))
 	TL_DAEMON_LOG=$TL_DIR/chargegated.$TL_DAEMON_N.log
