@@ -387,7 +387,7 @@ static void setup_contexts(struct Daemon *d)
 	/* each with its own connections and capacity: one never waits for the other */
 	d->authz = authz_worker_new(d->base, d->transport, &d->qs, d->cfg.authorization_url,
 				    d->cfg.authorization_timeout_ms, d->cfg.authorization_concurrency);
-	d->sender = sender_new(d->base, d->transport, &d->qs, &d->sender_settings);
+	d->sender = sender_new(d->base, d->transport, d->queue_pool, &d->qs, &d->sender_settings);
 	d->retry = retry_scheduler_new(d->base, d->transport, &d->qs);
 	d->status = request_status_new(d->base, d->transport, &d->qs);
 }
