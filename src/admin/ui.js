@@ -12,8 +12,9 @@ const ORDER = ['request', 'timeline', 'requests', 'outboxes', 'subscriptions', '
 const BAD_STATUS = /^(delivery_failed|dead|failed|open)$/;
 const ISO_TIME = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)$/;
 // Columns that say what a row is come first (jsonb orders members by length).
-const IDENTITY = ['at', 'time', 'event', 'kind', 'subscription', 'outbox', 'topic', 'destination', 'request_id',
-  'id', 'status', 'decision', 'state'];
+// then what an operator looks for in a timeline before the relay's details.
+const IDENTITY = ['at', 'time', 'event', 'kind', 'subscription', 'destination', 'request_id', 'id', 'status',
+  'decision', 'reason', 'state', 'attempt', 'http_status', 'error_class', 'latency_ms', 'outbox', 'topic'];
 
 function el(tag, cls, text) {
   const e = document.createElement(tag);

@@ -24,9 +24,12 @@ DOM=${top_builddir:-.}/tests/integration/t_admin_page.dom.html
 demo_setup
 demo_authz_start
 demo_receiver_start
-# nothing listens on DEAD: every attempt fails (connect), the request ends delivery_failed
-DEAD=http://127.0.0.1:$(tl_free_port)/callbacks/start
-demo_e2e_daemon CHARGEGATE_DATABASE_QUERY_TIMEOUT=1s || tl_bail "chargegated did not start"
+# nothing listens on DEAD: every attempt fails (connect), the request ends
+# delivery_failed, and the third failure opens DEAD's circuit for a minute
+DEAD_PORT=$(tl_free_port)
+DEAD=http://127.0.0.1:$DEAD_PORT/callbacks/start
+demo_e2e_daemon CHARGEGATE_DATABASE_QUERY_TIMEOUT=1s CHARGEGATE_CALLBACK_CIRCUIT_FAILURES=3 \
+	CHARGEGATE_CALLBACK_CIRCUIT_COOLDOWN=1m || tl_bail "chargegated did not start"
 
 # admin METHOD PATH [curl options…]: tl_http against the status page's listener
 admin() {
@@ -61,6 +64,9 @@ demo_wait_status "$RID_OK" delivered 15 || tl_bail "$RID_OK is $(demo_field "$RI
 demo_wait_status "$RID_FAIL" delivery_failed 15 ||
 	tl_bail "$RID_FAIL is $(demo_field "$RID_FAIL" status), not delivery_failed"
 tl_ok "one request delivered ($RID_OK), one delivery_failed ($RID_FAIL)"
+# shellcheck disable=SC2317 # called through tl_poll
+circuit_open() { [ "$(tl_sql "select count(*) from chargegate.open_circuits")" = 1 ]; }
+tl_poll 10 circuit_open || tl_bail "the dead receiver's circuit did not open"
 
 # --- the page and its files -----------------------------------------------------------------------
 admin GET /ui
@@ -101,6 +107,8 @@ for sub in $(tl_sql "select name from chargegate.subscription order by name"); d
 	jq_ok "  names subscription $sub" "[.. | strings] | index(\"$sub\") != null"
 done
 cp "$TL_BODY" "$TL_DIR/status.json"
+jq_ok "  one open circuit, to the dead receiver's port" \
+	"[.open_circuits[] | select(.destination | test(\":$DEAD_PORT\"))] | length == 1"
 # ages move between two reads; the rest is chargegate.status_report() as it is
 TIMELESS='walk(if type == "object" then with_entries(select(.key | test("age|_at$") | not)) else . end)'
 tl_is "$(jq -S "$TIMELESS" "$TL_DIR/status.json")" "$(tl_sql "select chargegate.status_report()" | jq -S "$TIMELESS")" \
@@ -166,7 +174,7 @@ wait "$LOCKER"
 # as root Chromium needs --no-sandbox; its profile lives in the test's directory
 chromium_run() {
 	timeout -k 5 60 "$CHROMIUM" --headless --no-sandbox --disable-gpu --no-first-run --disable-extensions \
-		--user-data-dir="$TL_DIR/chromium" --window-size=1280,1800 --virtual-time-budget=8000 "$@" \
+		--user-data-dir="$TL_DIR/chromium" --window-size=1280,2600 --virtual-time-budget=8000 "$@" \
 		2>>"$TL_DIR/chromium.err"
 }
 chromium_run --dump-dom "$TL_ADMIN_URL/ui#$RID_FAIL" >"$DOM"
@@ -193,7 +201,8 @@ tile_is() {
 tl_check "  the requests table counts 1 delivered" row_has delivered 1
 tl_check "  and 1 delivery_failed" row_has delivery_failed 1
 tl_check "  the summary counts no dead letters" tile_is "Dead letters" 0
-tl_check "  and no open circuits" tile_is "Open circuits" 0
+tl_check "  and one open circuit" tile_is "Open circuits" 1
+tl_check "  to the dead receiver" grep -q ">http://127.0.0.1:$DEAD_PORT<" "$DOM"
 tl_check "  no error banner" sh -c "! grep -q 'class=\"error\">[^<]' '$DOM'"
 tl_check "  the timeline of $RID_FAIL is open" grep -q "id=\"timeline-id\">$RID_FAIL<" "$DOM"
 tl_check "  it shows the failed delivery (connect)" grep -q '>connect<' "$DOM"
