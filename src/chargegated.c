@@ -461,6 +461,10 @@ static void setup_admin(struct Daemon *d)
 	if (!d->admin)
 		fatal("admin.listen: %s", err);
 	log_info("admin: status page on http://%s/ui (admin.listen)", d->cfg.admin_listen);
+	if (!httpserver_listen_is_loopback(d->cfg.admin_listen))
+		log_warning("admin: the status page needs no API key and admin.listen (%s) is not a loopback address: "
+			    "anyone who reaches it sees request ids, station ids and callback URLs",
+			    d->cfg.admin_listen);
 }
 
 static void daemon_setup(struct Daemon *d)
