@@ -6,6 +6,7 @@
 
 #include "ctl/apikeycmd.h"
 #include "ctl/ctldb.h"
+#include "ctl/reportcmd.h"
 #include "infra/config.h"
 #include "infra/log.h"
 #include "infra/migrate.h"
@@ -30,7 +31,12 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  migrate [--lock-timeout DUR]  apply pending schema migrations (safe to run concurrently and again);\n"
 		"                                gives up waiting for a lock after DUR (30s) and names its holders\n"
-		"  status                        requests by status, outboxes, subscriptions, leases\n"
+		"  status [--json]               requests by status, outboxes, subscriptions, leases, open circuits\n"
+		"                                (--json: the same as one JSON document, chargegate.status_report())\n"
+		"  requests show ID [--json]     one request's story in time order: accepted, relayed, the\n"
+		"                                authorization answer, each callback attempt, the final state\n"
+		"  check-config [FILE]           check a configuration file (default: -c FILE, or the default\n"
+		"                                file) without connecting to anything; prints \"FILE: ok\"\n"
 		"  relay --once                  move every due outbox row to its topic, then exit\n"
 		"  dead-letters                  list dead letters with their last error\n"
 		"  replay SUBSCRIPTION [BATCH..] make dead letters ready again (all, or the given batches)\n"
@@ -43,7 +49,9 @@ static void usage(FILE *out)
 		"options:\n"
 		"  -c, --config FILE   configuration file (default " DEFAULT_CONFIG " when it exists)\n"
 		"  -h, --help          this text\n"
-		"The database comes from database.url or CHARGEGATE_DATABASE_URL.\n");
+		"The database comes from database.url or CHARGEGATE_DATABASE_URL.\n"
+		"exit status: 0 ok, 1 failure (e.g. the database cannot be reached), 2 usage error,\n"
+		"  3 requests show: no such request, 4 check-config: the file is invalid or unreadable\n");
 }
 
 #define MIGRATE_LOCK_TIMEOUT_MS 30000
@@ -128,6 +136,7 @@ static int cmd_status(const struct Config *cfg)
 	print_query(conn, "leases:",
 		    "SELECT batch_id, subscription, lease_owner, messages, expires_at, expired"
 		    " FROM chargegate.leases ORDER BY expires_at LIMIT 20");
+	ctl_print_open_circuits(conn);
 	PQfinish(conn);
 	return 0;
 }
@@ -345,12 +354,29 @@ static bool no_args(const char *cmd, int argc)
 	return false;
 }
 
+static int check_config(const char *option_path, int argc, char **argv)
+{
+	if (argc > 1) {
+		fprintf(stderr, "chargegatectl: usage: check-config [FILE]\n");
+		return 2;
+	}
+	return ctl_check_config(argc == 1 ? argv[0] : option_path ? option_path : default_config_path());
+}
+
 static int run_command(const struct Config *cfg, const char *cmd, int argc, char **argv)
 {
 	if (strcmp(cmd, "migrate") == 0)
 		return cmd_migrate(cfg, argc, argv);
-	if (strcmp(cmd, "status") == 0)
-		return no_args(cmd, argc) ? cmd_status(cfg) : 2;
+	if (strcmp(cmd, "status") == 0 && argc == 1 && strcmp(argv[0], "--json") == 0)
+		return ctl_status_json(cfg);
+	if (strcmp(cmd, "status") == 0) {
+		if (argc == 0)
+			return cmd_status(cfg);
+		fprintf(stderr, "chargegatectl: usage: status [--json]\n");
+		return 2;
+	}
+	if (strcmp(cmd, "requests") == 0)
+		return ctl_requests(cfg, argc, argv);
 	if (strcmp(cmd, "relay") == 0) {
 		if (argc != 1 || strcmp(argv[0], "--once") != 0) {
 			fprintf(stderr, "chargegatectl: usage: relay --once (the daemon relays continuously)\n");
@@ -403,6 +429,9 @@ int main(int argc, char **argv)
 		printf("chargegatectl %s (schema version %d)\n", PACKAGE_VERSION, CHARGEGATE_SCHEMA_VERSION);
 		return 0;
 	}
+	/* before loading the configuration: checking it is the command */
+	if (strcmp(cmd, "check-config") == 0)
+		return check_config(path, argc - optind - 1, argv + optind + 1);
 	if (!config_load(&cfg, path ? path : default_config_path(), environ, err, sizeof(err))) {
 		fprintf(stderr, "chargegatectl: %s\n", err);
 		config_free(&cfg);

@@ -2,10 +2,12 @@
  * chargegated: the daemon.  Wiring only -- every concern lives in a module:
  * the API and group commit (request/), the relays and consumers (queue/),
  * the authorization worker (authorization/), callback delivery and retries
- * (notification/), and the request status consumers (request/).
+ * (notification/), the request status consumers (request/), and the
+ * operators' status page (admin/).
  */
 #include "autoconfig.h"
 
+#include "admin/admin.h"
 #include "authorization/worker.h"
 #include "infra/addrpolicy.h"
 #include "infra/config.h"
@@ -44,6 +46,8 @@
 #define DRAIN_TICK_MS 50
 /* A kept-alive client may wait this long between requests (nginx's default is 75 s). */
 #define HTTP_IDLE_TIMEOUT_MS 60000
+/* The status page's reads queue behind each other rather than take connections from the work. */
+#define ADMIN_POOL_SIZE 1
 
 extern char **environ;
 
@@ -72,6 +76,8 @@ struct Daemon {
 	struct Api *api;
 	struct ApiKeys *keys;	/* NULL: http.api_keys off */
 	struct HttpServer *http;
+	struct PgPool *admin_pool;
+	struct Admin *admin;	/* NULL: admin.listen = off */
 	struct event *sigterm, *sigint, *sighup, *drain_timer;
 	bool draining;
 	int drain_ticks;
@@ -228,7 +234,7 @@ static void check_schema(const struct Config *cfg)
 
 static int busy_work(const struct Daemon *d)
 {
-	int n = httpserver_pending(d->http) + ingest_pending(d->ingest) + authz_worker_busy(d->authz) +
+	int n = httpserver_pending(d->http) + admin_pending(d->admin) + ingest_pending(d->ingest) + authz_worker_busy(d->authz) +
 		sender_busy(d->sender) + retry_scheduler_busy(d->retry) + request_status_busy(d->status);
 
 	for (int i = 0; i < NTOPICS; i++)
@@ -265,6 +271,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	sdnotify_send("STOPPING=1");
 	log_info("signal %d: draining (stop accepting, finish what is in flight)", (int)sig);
 	httpserver_stop_accepting(d->http);
+	admin_stop_accepting(d->admin);
 	consumer_stop_all();
 	relay_stop_all();
 	d->drain_timer = event_new(d->base, -1, EV_PERSIST, drain_tick, d);
@@ -380,7 +387,7 @@ static void setup_contexts(struct Daemon *d)
 	/* each with its own connections and capacity: one never waits for the other */
 	d->authz = authz_worker_new(d->base, d->transport, &d->qs, d->cfg.authorization_url,
 				    d->cfg.authorization_timeout_ms, d->cfg.authorization_concurrency);
-	d->sender = sender_new(d->base, d->transport, &d->qs, &d->sender_settings);
+	d->sender = sender_new(d->base, d->transport, d->queue_pool, &d->qs, &d->sender_settings);
 	d->retry = retry_scheduler_new(d->base, d->transport, &d->qs);
 	d->status = request_status_new(d->base, d->transport, &d->qs);
 }
@@ -440,6 +447,26 @@ static void setup_api(struct Daemon *d)
 		fatal("%s", err);
 }
 
+/* The operators' status page, on its own address and connection (admin.listen). */
+static void setup_admin(struct Daemon *d)
+{
+	char err[1024];
+
+	if (!config_admin_enabled(&d->cfg))
+		return;
+	d->admin_pool = pgpool_new(d->base, "admin", d->cfg.database_url, ADMIN_POOL_SIZE,
+				   d->cfg.database_query_timeout_ms);
+	d->admin = admin_new(d->base, d->admin_pool, d->cfg.admin_listen, d->cfg.http_request_timeout_ms, err,
+			     sizeof(err));
+	if (!d->admin)
+		fatal("admin.listen: %s", err);
+	log_info("admin: status page on http://%s/ui (admin.listen)", d->cfg.admin_listen);
+	if (!httpserver_listen_is_loopback(d->cfg.admin_listen))
+		log_warning("admin: the status page needs no API key and admin.listen (%s) is not a loopback address: "
+			    "anyone who reaches it sees request ids, station ids and callback URLs",
+			    d->cfg.admin_listen);
+}
+
 static void daemon_setup(struct Daemon *d)
 {
 	struct event_config *ec = event_config_new();
@@ -459,6 +486,7 @@ static void daemon_setup(struct Daemon *d)
 	setup_retention(d);
 	setup_contexts(d);
 	setup_api(d);
+	setup_admin(d);
 }
 
 static void daemon_cleanup(struct Daemon *d)
@@ -476,6 +504,8 @@ static void daemon_cleanup(struct Daemon *d)
 	api_free(d->api);
 	apikeys_free(d->keys);
 	httpserver_free(d->http);
+	pgpool_free(d->admin_pool);
+	admin_free(d->admin);
 	pgpool_free(d->queue_pool);
 	authz_worker_free(d->authz);
 	sender_free(d->sender);

@@ -116,6 +116,10 @@ static const struct CfKey keys[] = {
 		"Authorization: Bearer <key> on /v1: required, off, or auto (required unless http.listen is a "
 		"loopback address)"),
 
+	CF_STR("admin", "listen", "127.0.0.1:8090", RESTART, admin_listen,
+	       "address and port of the operators' status page (/ui) and /metrics (host:port, [ipv6]:port); "
+	       "off or empty: none"),
+
 	CF_INT("ingest", "batch_size", "256", 1, 10000, RESTART, ingest_batch_size,
 	       "most accepted requests grouped into one transaction"),
 	CF_DUR("ingest", "batch_wait", "0ms", 0, MS_SECOND, RELOAD, ingest_batch_wait_ms,
@@ -1014,6 +1018,26 @@ static bool load_env(struct Config *cfg, char *const *envp, char *err, size_t er
 	return true;
 }
 
+bool config_admin_enabled(const struct Config *cfg)
+{
+	return cfg->admin_listen && *cfg->admin_listen && strcmp(cfg->admin_listen, "off") != 0;
+}
+
+/*
+ * The status page is for operators: it never shares the public API's
+ * address (DESIGN §6), and two listeners could not share a port anyway.
+ */
+static bool check_listeners(const struct Config *cfg, char *err, size_t errsize)
+{
+	if (!cfg->http_enabled || !config_admin_enabled(cfg) || strcmp(cfg->admin_listen, cfg->http_listen) != 0)
+		return true;
+	snprintf(err, errsize,
+		 "admin.listen and http.listen are both %s: the status page needs an address of its own "
+		 "(or admin.listen = off)",
+		 cfg->http_listen);
+	return false;
+}
+
 bool config_load(struct Config *cfg, const char *path, char *const *envp, char *err, size_t errsize)
 {
 	char scratch[1];
@@ -1024,7 +1048,8 @@ bool config_load(struct Config *cfg, const char *path, char *const *envp, char *
 	}
 	err[0] = '\0';
 	config_defaults(cfg);
-	if ((path && !load_file(cfg, path, err, errsize)) || (envp && !load_env(cfg, envp, err, errsize))) {
+	if ((path && !load_file(cfg, path, err, errsize)) || (envp && !load_env(cfg, envp, err, errsize)) ||
+	    !check_listeners(cfg, err, errsize)) {
 		config_free(cfg);
 		config_defaults(cfg);
 		return false;

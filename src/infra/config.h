@@ -26,6 +26,8 @@ struct Config {
 	int http_max_connections;
 	int64_t http_request_timeout_ms;
 	char *http_api_keys;		/* auto | required | off */
+	/* [admin]: the operators' status page */
+	char *admin_listen;	/* "off" or empty: none */
 	/* [ingest]: group commit of accepted requests */
 	int ingest_batch_size;
 	int64_t ingest_batch_wait_ms;
@@ -89,6 +91,9 @@ void config_defaults(struct Config *cfg);
 bool config_load(struct Config *cfg, const char *path, char *const *envp, char *err, size_t errsize);
 
 void config_free(struct Config *cfg);
+
+/* Is the status page on (admin.listen neither "off" nor empty)? */
+bool config_admin_enabled(const struct Config *cfg);
 
 /* Parse "250ms", "5s", "2m", "1h" (also "1d") into milliseconds. */
 bool config_parse_duration(const char *s, int64_t *out_ms);

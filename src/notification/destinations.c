@@ -59,6 +59,8 @@ struct Destinations {
 	dest_start_fn start;
 	dest_postpone_fn postpone;
 	void *arg;
+	dest_circuit_fn on_circuit;	/* may be NULL */
+	void *circuit_arg;
 	struct Dest *buckets[DEST_BUCKETS];
 	int paused;
 	int waiting;
@@ -98,6 +100,20 @@ static struct Dest *find_or_add(struct Destinations *d, const char *key)
 	return x;
 }
 
+static void tell_circuit(struct Destinations *d, const struct Dest *x)
+{
+	struct CircuitChange c = {
+		.key = x->key,
+		.open = x->circuit != CIRCUIT_CLOSED,
+		.failures = x->failures,
+		.cooldown_ms = d->s.circuit_cooldown_ms,
+		.last_error = x->last_error,
+	};
+
+	if (d->on_circuit)
+		d->on_circuit(&c, d->circuit_arg);
+}
+
 static void dest_free(struct Dest *x)
 {
 	free(x->started);
@@ -121,8 +137,11 @@ static void sweep(struct Destinations *d)
 				pp = &x->next;
 				continue;
 			}
-			if (x->circuit != CIRCUIT_CLOSED)
+			if (x->circuit != CIRCUIT_CLOSED) {
 				d->paused--;
+				x->circuit = CIRCUIT_CLOSED;
+				tell_circuit(d, x);	/* forgotten: no longer paused here */
+			}
 			*pp = x->next;
 			dest_free(x);
 		}
@@ -248,6 +267,7 @@ static void open_circuit(struct Destinations *d, struct Dest *x)
 	log_warning("callback destination %s: paused for %s after %d consecutive failures (circuit open); its "
 		    "deliveries are postponed, then one probe decides",
 		    x->key, cooldown, x->failures);
+	tell_circuit(d, x);
 	postpone_waiters(d, x, paused_delay(d, x), DEST_PAUSED);
 }
 
@@ -256,6 +276,7 @@ static void close_circuit(struct Destinations *d, struct Dest *x)
 	d->paused--;
 	x->circuit = CIRCUIT_CLOSED;
 	log_info("callback destination %s: the probe succeeded, deliveries resume (circuit closed)", x->key);
+	tell_circuit(d, x);
 }
 
 /* What a finished delivery says about the destination's health. */
@@ -360,6 +381,12 @@ void destinations_configure(struct Destinations *d, const struct DestinationSett
 		d->s.max_in_flight = 1;
 	if (d->s.circuit_failures < 1)
 		d->s.circuit_failures = 1;
+}
+
+void destinations_on_circuit(struct Destinations *d, dest_circuit_fn fn, void *arg)
+{
+	d->on_circuit = fn;
+	d->circuit_arg = arg;
 }
 
 void destinations_free(struct Destinations *d)

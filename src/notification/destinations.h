@@ -80,6 +80,23 @@ void destinations_done(struct Destinations *d, const char *key, enum DestOutcome
 /* The error class of the destination's last failure; "" when none is known. */
 const char *destinations_last_error(struct Destinations *d, const char *key);
 
+/*
+ * A circuit changed: it opened (or a failed probe re-opened it) for
+ * cooldown_ms after failures consecutive failures, the last of class
+ * last_error; or it closed (a probe succeeded, or the destination was
+ * forgotten).  For the operator's view (chargegate.destination_circuit):
+ * told on transitions only, never per delivery.
+ */
+struct CircuitChange {
+	const char *key;
+	bool open;
+	int failures;
+	int64_t cooldown_ms;
+	const char *last_error;
+};
+typedef void (*dest_circuit_fn)(const struct CircuitChange *change, void *arg);
+void destinations_on_circuit(struct Destinations *d, dest_circuit_fn fn, void *arg);
+
 /* Destinations paused now (circuit open, or a probe in flight). */
 int destinations_paused(const struct Destinations *d);
 /* Deliveries waiting here for a slot. */

@@ -10,6 +10,7 @@
 #include "infra/log.h"
 #include "infra/signing.h"
 #include "infra/url.h"
+#include "notification/circuitlog.h"
 #include "notification/destinations.h"
 #include "queue/consumer.h"
 #include "queue/topology.h"
@@ -30,6 +31,7 @@ struct Sender {
 	struct HttpClient *http;	/* callbacks only: never shared with authorization calls */
 	const struct SenderSettings *st;
 	struct Destinations *dests;
+	struct CircuitLog *circuits;	/* what dests' breakers do, for the operator */
 	int in_flight;			/* deliveries taken and not finished (sending or waiting for a slot) */
 	struct Consumer *first;		/* AuthorizationDecisionCallback */
 	struct Consumer *retries;	/* CallbackRetryRequested */
@@ -419,8 +421,13 @@ static double paused_gauge(void *arg)
 	return destinations_paused(((struct Sender *)arg)->dests);
 }
 
-struct Sender *sender_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
-			  const struct SenderSettings *settings)
+static void circuit_changed(const struct CircuitChange *change, void *arg)
+{
+	circuitlog_record(((struct Sender *)arg)->circuits, change);
+}
+
+struct Sender *sender_new(struct event_base *base, struct Transport *t, struct PgPool *pool,
+			  const struct QueueSettings *qs, const struct SenderSettings *settings)
 {
 	struct Sender *s = xcalloc(1, sizeof(*s));
 	struct DestinationSettings ds;
@@ -429,6 +436,8 @@ struct Sender *sender_new(struct event_base *base, struct Transport *t, const st
 	s->http = httpclient_new(base, settings->concurrency);
 	destination_settings(settings, &ds);
 	s->dests = destinations_new(&ds, clock_now_ms, on_start, on_postpone, s);
+	s->circuits = circuitlog_new(pool);
+	destinations_on_circuit(s->dests, circuit_changed, s);
 	s->postponed = metrics_counter("chargegate_callback_postponed_total", NULL,
 				       "Callbacks sent back to the queue unattempted: their destination was saturated "
 				       "or paused.");
@@ -457,6 +466,7 @@ void sender_cancel(struct Sender *s)
 	s->http = NULL;
 	destinations_free(s->dests);
 	s->dests = NULL;
+	circuitlog_cancel(s->circuits);
 }
 
 void sender_free(struct Sender *s)
@@ -466,6 +476,7 @@ void sender_free(struct Sender *s)
 	sender_cancel(s);
 	consumer_free(s->first);
 	consumer_free(s->retries);
+	circuitlog_free(s->circuits);
 	free(s);
 }
 

@@ -26,6 +26,7 @@ struct AddrPolicy;
 struct SigningKey;
 struct QueueSettings;
 struct Sender;
+struct PgPool;
 
 struct SenderSettings {
 	int concurrency;		/* callback.concurrency: deliveries in flight at once */
@@ -41,9 +42,13 @@ struct SenderSettings {
 	const struct SigningKey *previous_key;	/* NULL unless rotating */
 };
 
-/* settings (and what it points to) must outlive the sender. */
-struct Sender *sender_new(struct event_base *base, struct Transport *t, const struct QueueSettings *qs,
-			  const struct SenderSettings *settings);
+/*
+ * settings (and what it points to) must outlive the sender; pool records
+ * circuit transitions (circuitlog.h) and must be freed between
+ * sender_cancel() and sender_free().
+ */
+struct Sender *sender_new(struct event_base *base, struct Transport *t, struct PgPool *pool,
+			  const struct QueueSettings *qs, const struct SenderSettings *settings);
 /* The settings changed (a reload); concurrency needs a restart. */
 void sender_reconfigure(struct Sender *s);
 /*

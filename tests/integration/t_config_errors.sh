@@ -19,8 +19,8 @@ run_daemon() {
 	done
 	[ "${1:-}" = -- ] && shift
 	# shellcheck disable=SC2086 # the assignments contain no blanks
-	tl_run 10 env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" CHARGEGATE_CONSUMERS_ENABLED=false \
-		$_env "$TL_DAEMON" "$@"
+	tl_run 10 env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" CHARGEGATE_ADMIN_LISTEN=off \
+		CHARGEGATE_CONSUMERS_ENABLED=false $_env "$TL_DAEMON" "$@"
 }
 
 # rejected NAME NEEDLE: the last run failed (not by the time limit) and its
@@ -62,7 +62,7 @@ awk '
 for k in database.url http.listen authorization.url authorization.timeout callback.timeout \
 	callback.retry_schedule callback.signing_secret callback.allow_private_networks \
 	queue.lease queue.poll_interval queue.max_attempts queue.retention transport.kind \
-	kafka.bootstrap_servers kafka.topic_prefix log.level log.format; do
+	kafka.bootstrap_servers kafka.topic_prefix log.level log.format admin.listen; do
 	tl_check "--help-config lists $k" grep -qx "$k" "$TL_DIR/keys"
 done
 
@@ -150,6 +150,15 @@ tl_run 10 env CHARGEGATE_LOG_LEVEL=loud "$TL_CTL" -c "$TL_CONF" migrate
 rejected "chargegatectl rejects CHARGEGATE_LOG_LEVEL=loud and names the variable" CHARGEGATE_LOG_LEVEL
 run_daemon CHARGEGATE_LOG_LEVEL=loud -- -c "$GOOD"
 rejected "a malformed override of a valid file value is rejected" CHARGEGATE_LOG_LEVEL
+
+# --- admin.listen: never the API's address; an unusable one stops the start -----------------------------
+P2=$(tl_free_port)
+run_daemon CHARGEGATE_HTTP_LISTEN="127.0.0.1:$P2" CHARGEGATE_ADMIN_LISTEN="127.0.0.1:$P2" -- -c "$TL_CONF"
+rejected "chargegated refuses admin.listen = http.listen and says why" \
+	"admin.listen and http.listen are both 127.0.0.1:$P2: the status page needs an address of its own"
+run_daemon CHARGEGATE_ADMIN_LISTEN=no-port -- -c "$TL_CONF"
+rejected "chargegated refuses an admin.listen that is not host:port and names the key" \
+	'admin.listen: invalid listen address "no-port"'
 
 # --- chargegatectl command line --------------------------------------------------------------------------
 tl_run 10 "$TL_CTL" -c "$TL_CONF" no-such-command

@@ -88,6 +88,10 @@ denied "$DBA_URL" "insert into chargegate.charging_session_request (request_id, 
 denied "$DBA_URL" "select * from chargegate.purge_requests(0, 10)" "  nor purges"
 CHARGEGATE_DATABASE_URL=$DBA_URL tl_run 10 "$TL_CTL" -c "$TL_CONF" status
 tl_is "$TL_RC" 0 "chargegatectl status works as chargegate_reader"
+CHARGEGATE_DATABASE_URL=$DBA_URL tl_run 10 "$TL_CTL" -c "$TL_CONF" status --json
+tl_is "$TL_RC|$(grep -c '"open_circuits"' "$TL_DIR/run.out")" "0|1" "  and status --json"
+CHARGEGATE_DATABASE_URL=$DBA_URL tl_run 10 "$TL_CTL" -c "$TL_CONF" requests show 123e4567-e89b-12d3-a456-426614174000
+tl_is "$TL_RC" 3 "  and requests show (of an unknown request: exit status 3)"
 CHARGEGATE_DATABASE_URL=$APP_URL tl_run 10 "$TL_CTL" -c "$TL_CONF" api-key create intruder
 tl_is "$TL_RC" 1 "chargegatectl api-key create as chargegate_app fails"
 tl_like "$(cat "$TL_DIR/run.err")" 'run it as the schema.s owner' "  and says whose rights it needs"

@@ -310,9 +310,9 @@ tl__daemon_ready() {
 }
 
 # tl_start_daemon [VAR=value…]: start chargegated with CHARGEGATE_HTTP_LISTEN
-# on a free port (an assignment given here wins), log to
-# $TL_DIR/chargegated.N.log, and wait until /healthz answers 200.  Sets
-# TL_DAEMON_PID, TL_DAEMON_LOG, TL_BASE_URL.  Records a failure with the log's
+# and CHARGEGATE_ADMIN_LISTEN (the status page) on free ports (an assignment
+# given here wins), log to $TL_DIR/chargegated.N.log, and wait until /healthz
+# answers 200.  Sets TL_DAEMON_PID, TL_DAEMON_LOG, TL_BASE_URL, TL_ADMIN_URL.  Records a failure with the log's
 # tail and returns 1 when the daemon exits or does not answer in time.  A
 # port taken by another process meanwhile is retried with another port.
 # API-only by default (tests of the accepting side need no authorization
@@ -350,10 +350,18 @@ tl_start_daemon() {
 tl__start_daemon() {
 	_listen=${_fixed:-127.0.0.1:$(tl_free_port)}
 	TL_BASE_URL=http://$_listen
+	# the default admin.listen (127.0.0.1:8090) would collide between daemons
+	_admin=127.0.0.1:$(tl_free_port)
+	for _a in "$@"; do
+		case $_a in CHARGEGATE_ADMIN_LISTEN=*) _admin=${_a#*=} ;; esac
+	done
+	# shellcheck disable=SC2034 # read by the test scripts
+	TL_ADMIN_URL=http://$_admin
 	TL_DAEMON_N=$((TL_DAEMON_N + 1))
 	TL_DAEMON_LOG=$TL_DIR/chargegated.$TL_DAEMON_N.log
 	# shellcheck disable=SC2086 # TL_DAEMON_ENV: blank-separated VAR=value words
-	env CHARGEGATE_HTTP_LISTEN="$_listen" CHARGEGATE_CONSUMERS_ENABLED=false ${TL_DAEMON_ENV:-} "$@" \
+	env CHARGEGATE_HTTP_LISTEN="$_listen" CHARGEGATE_ADMIN_LISTEN="$_admin" CHARGEGATE_CONSUMERS_ENABLED=false \
+		${TL_DAEMON_ENV:-} "$@" \
 		"$TL_DAEMON" -c "$TL_CONF" >"$TL_DAEMON_LOG" 2>&1 &
 	TL_DAEMON_PID=$!
 	TL_DAEMON_PIDS="$TL_DAEMON_PIDS $TL_DAEMON_PID"
@@ -385,12 +393,13 @@ tl__start_daemon() {
 # CHARGEGATE_CONSUMERS_ENABLED=false for a relay-only daemon), logging to
 # $TL_DIR/NAME.log, and wait (TL_START_TIMEOUT) for its "started" line: a
 # daemon without the API has no /healthz.  Sets NAME_pid; the daemon is
-# stopped by the cleanup.  Records a failure and returns 1 when it does not start.
+# stopped by the cleanup; no status page unless CHARGEGATE_ADMIN_LISTEN is
+# given.  Records a failure and returns 1 when it does not start.
 tl_start_role() {
 	_rn=$1
 	shift
 	# shellcheck disable=SC2086 # TL_DAEMON_ENV: blank-separated VAR=value words
-	env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" ${TL_DAEMON_ENV:-} "$@" \
+	env CHARGEGATE_HTTP_LISTEN="127.0.0.1:$(tl_free_port)" CHARGEGATE_ADMIN_LISTEN=off ${TL_DAEMON_ENV:-} "$@" \
 		"$TL_DAEMON" -c "$TL_CONF" >"$TL_DIR/$_rn.log" 2>&1 &
 	_rpid=$!
 	eval "${_rn}_pid=$_rpid"

@@ -2,7 +2,7 @@
 -- every grant of chargegate_app and chargegate_reader, nothing for PUBLIC,
 -- and what each role can and cannot do.
 BEGIN;
-SELECT plan(61);
+SELECT plan(67);
 
 SELECT has_role('chargegate_app', 'role chargegate_app exists');
 SELECT has_role('chargegate_reader', 'role chargegate_reader exists');
@@ -33,6 +33,8 @@ SELECT table_privs_are('chargegate', t, 'chargegate_app', p, format('chargegate_
     ('authorization_audit', ARRAY['INSERT']),
     ('callback_delivery_attempt', ARRAY['INSERT']),
     ('api_key', ARRAY[]::text[]),
+    ('destination_circuit', ARRAY['DELETE', 'INSERT', 'SELECT', 'UPDATE']),
+    ('open_circuits', ARRAY[]::text[]),
     ('outbox_status', ARRAY[]::text[]),
     ('subscription_status', ARRAY[]::text[]),
     ('dead_letters', ARRAY[]::text[])
@@ -68,20 +70,23 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname), NULL, 'PUBLIC may execu
 SELECT is(array_agg(p.proname::text ORDER BY p.proname),
           ARRAY['accept_requests', 'api_key_snapshot', 'apply_request_events', 'claim_messages', 'claim_outbox',
                 'defer_messages', 'ensure_subscription', 'extend_leases', 'mark_published', 'outbox_next_due_ms',
-                'purge_expired', 'purge_requests', 'record_authorizations', 'record_callback_attempts',
-                'record_handled', 'record_publish_error', 'relay_outbox',
+                'purge_expired', 'purge_requests', 'recent_requests', 'record_authorizations',
+                'record_callback_attempts', 'record_circuit', 'record_handled', 'record_publish_error',
+                'relay_outbox',
                 'relay_outbox__authorization_decision_callback_outbox', 'relay_outbox__callback_delivery_outbox',
                 'relay_outbox__callback_retry_outbox', 'relay_outbox__charging_session_request_outbox',
-                'schedule_callback_retries', 'settle_batches', 'uuid_v7'],
+                'request_story', 'schedule_callback_retries', 'settle_batches', 'status_report', 'uuid_v7'],
           'chargegate_app may execute exactly the daemon''s functions (and one generated relay per outbox)')
   FROM pg_proc p
  WHERE p.pronamespace = 'chargegate'::regnamespace AND has_function_privilege('chargegate_app', p.oid, 'EXECUTE');
-SELECT is(array_agg(p.proname::text ORDER BY p.proname), NULL, 'chargegate_reader may execute none')
+SELECT is(array_agg(p.proname::text ORDER BY p.proname), ARRAY['recent_requests', 'request_story', 'status_report'],
+          'chargegate_reader may execute the reports only')
   FROM pg_proc p
  WHERE p.pronamespace = 'chargegate'::regnamespace AND has_function_privilege('chargegate_reader', p.oid, 'EXECUTE')
    AND NOT has_function_privilege('public', p.oid, 'EXECUTE');
-SELECT is(array_agg(p.proname::text ORDER BY p.proname), ARRAY['purge_expired', 'purge_requests'],
-          'only the retention functions run with the owner''s rights')
+SELECT is(array_agg(p.proname::text ORDER BY p.proname),
+          ARRAY['purge_expired', 'purge_requests', 'recent_requests', 'request_story', 'status_report'],
+          'only the retention functions and the read-only reports run with the owner''s rights')
   FROM pg_proc p WHERE p.pronamespace = 'chargegate'::regnamespace AND p.prosecdef;
 SELECT is(array_agg(p.proname::text ORDER BY p.proname), NULL,
           'and they pin their search_path')
@@ -108,12 +113,20 @@ SELECT throws_ok($$DELETE FROM chargegate.callback_delivery_attempt$$, '42501', 
 SELECT throws_ok($$DELETE FROM chargegate.charging_session_request$$, '42501', NULL, '  nor requests');
 SELECT throws_ok($$SELECT * FROM chargegate.discard_dead_letters('authorization')$$, '42501', NULL,
                  '  dead letters are the operator''s');
+SELECT lives_ok($$SELECT chargegate.record_circuit('http://x:80', 'd', true, 1000, 5, 'timeout')$$,
+                '  circuits can be recorded');
+SELECT lives_ok($$SELECT chargegate.status_report(), chargegate.recent_requests(5),
+                         chargegate.request_story(gen_random_uuid())$$,
+                '  and the reports read what the status page shows');
 RESET ROLE;
 SET LOCAL ROLE chargegate_reader;
 SELECT lives_ok($$SELECT * FROM chargegate.outbox_status$$, 'as chargegate_reader, the views read');
 SELECT lives_ok($$SELECT count(*) FROM chargegate.authorization_audit$$, '  and the audit');
 SELECT throws_ok($$SELECT key_hash FROM chargegate.api_key$$, '42501', NULL, '  but not API key hashes');
 SELECT throws_ok($$INSERT INTO chargegate.topic (name) VALUES ('x')$$, '42501', NULL, '  and writes nothing');
+SELECT lives_ok($$SELECT chargegate.status_report()$$, '  the status report runs');
+SELECT throws_ok($$SELECT chargegate.record_circuit('http://x:80', 'd', true, 1000, 5, 'timeout')$$, '42501', NULL,
+                 '  but circuits are the daemon''s to record');
 RESET ROLE;
 
 SELECT * FROM finish();

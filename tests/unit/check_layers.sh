@@ -2,7 +2,8 @@
 # The folder layout is the architecture (DESIGN §9): infra/ below queue/
 # below the three contexts, which never include each other and talk only
 # through topics; the Kafka module sits beside queue/ on infra/; ctl/ is
-# chargegatectl's own.  Every #include "DIR/..." in src/ must respect that.
+# chargegatectl's own; admin/ (the status page) reads the database through
+# SQL functions and knows only infra/.  Every #include "DIR/..." in src/ must respect that.
 # Exit 0 when it does, 1 (naming each offending line) when it does not.
 if [ -z "$top_srcdir" ]; then
 	top_srcdir=$(cd "$(dirname "$0")/../.." && pwd) || exit 1
@@ -17,6 +18,7 @@ allowed() {
 	request | authorization | notification) echo "infra queue $1" ;;
 	kafka) echo "infra queue kafka" ;;
 	ctl) echo "infra ctl" ;;
+	admin) echo "infra admin" ;;
 	*) echo "" ;;
 	esac
 }

@@ -80,6 +80,8 @@ START_TEST(defaults_match_design)
 	ck_assert_int_eq(c.database_pool_size, 4);
 	ck_assert(c.http_enabled);
 	ck_assert_str_eq(c.http_listen, "127.0.0.1:8080");
+	ck_assert_str_eq(c.admin_listen, "127.0.0.1:8090");
+	ck_assert(config_admin_enabled(&c));
 	ck_assert_int_eq(c.http_max_connections, 1024);
 	ck_assert_int_eq(c.ingest_batch_size, 256);
 	ck_assert_int_eq(c.ingest_batch_wait_ms, 0);
@@ -292,6 +294,44 @@ START_TEST(environment_error_after_good_file_leaves_defaults)
 	ck_assert_str_eq(err, "environment variable CHARGEGATE_LOG_LEVEL: invalid value \"loud\" for log.level: "
 			      "expected one of error, warning, info, debug");
 	ck_assert_str_eq(c.http_listen, "127.0.0.1:8080");
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(admin_listen_off_or_empty_disables_the_status_page)
+{
+	struct Config c;
+	struct TmpConf t;
+	char err[512];
+	char *env[] = { "CHARGEGATE_ADMIN_LISTEN=", NULL };
+
+	ck_assert_msg(load_text(&c, "[admin]\nlisten = off\n", NULL, err, sizeof(err), &t), "%s", err);
+	ck_assert(!config_admin_enabled(&c));
+	config_free(&c);
+	ck_assert_msg(load_text(&c, "[admin]\nlisten = [::1]:9191\n", env, err, sizeof(err), &t), "%s", err);
+	ck_assert(!config_admin_enabled(&c));
+	config_free(&c);
+	ck_assert_msg(load_text(&c, "[admin]\nlisten = [::1]:9191\n", NULL, err, sizeof(err), &t), "%s", err);
+	ck_assert(config_admin_enabled(&c));
+	ck_assert_str_eq(c.admin_listen, "[::1]:9191");
+	config_free(&c);
+}
+END_TEST
+
+START_TEST(admin_listen_may_not_be_the_api_address)
+{
+	struct Config c;
+	struct TmpConf t;
+	char err[512];
+	char *env[] = { "CHARGEGATE_ADMIN_LISTEN=127.0.0.1:8080", NULL };
+
+	ck_assert(!config_load(&c, NULL, env, err, sizeof(err)));
+	ck_assert_str_eq(err, "admin.listen and http.listen are both 127.0.0.1:8080: the status page needs an "
+			      "address of its own (or admin.listen = off)");
+	ck_assert_str_eq(c.admin_listen, "127.0.0.1:8090");
+	config_free(&c);
+	/* without the API there is nothing to collide with */
+	ck_assert_msg(load_text(&c, "[http]\nenabled = false\n", env, err, sizeof(err), &t), "%s", err);
 	config_free(&c);
 }
 END_TEST
@@ -594,7 +634,7 @@ START_TEST(key_table_is_introspectable)
 		"callback.timeout", "callback.retry_schedule", "callback.signing_secret",
 		"callback.allow_private_networks", "queue.lease", "queue.poll_interval",
 		"queue.max_attempts", "queue.retention", "transport.kind", "kafka.bootstrap_servers",
-		"kafka.topic_prefix", "log.level", "log.format",
+		"kafka.topic_prefix", "log.level", "log.format", "admin.listen",
 	};
 	struct KeyCount kc = { .sample_mentions_all = true };
 	FILE *f = fmemopen(kc.sample, sizeof(kc.sample) - 1, "w");
@@ -751,6 +791,8 @@ static Suite *config_suite(void)
 	suite_add_tcase(s, env);
 
 	tcase_add_test(errors, missing_file_names_file_and_cause);
+	tcase_add_test(errors, admin_listen_off_or_empty_disables_the_status_page);
+	tcase_add_test(errors, admin_listen_may_not_be_the_api_address);
 	tcase_add_test(errors, unknown_key_is_an_error);
 	tcase_add_test(errors, unknown_section_is_an_error);
 	tcase_add_test(errors, key_outside_section_is_an_error);

@@ -13,6 +13,7 @@
 #include "unit_run.h"
 
 #include <check.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -258,6 +259,54 @@ START_TEST(after_the_cooldown_one_probe_decides)
 }
 END_TEST
 
+/* Circuit transitions as the observer saw them: "open 3 timeout 30000", "closed". */
+static char changes[8][96];
+static int nchanges;
+
+static void on_circuit(const struct CircuitChange *c, void *arg)
+{
+	(void)arg;
+	if (nchanges == 8)
+		return;
+	if (c->open)
+		snprintf(changes[nchanges++], sizeof(changes[0]), "%s open %d %s %lld", c->key, c->failures,
+			 c->last_error, (long long)c->cooldown_ms);
+	else
+		snprintf(changes[nchanges++], sizeof(changes[0]), "%s closed", c->key);
+}
+
+START_TEST(the_observer_is_told_every_transition_and_nothing_else)
+{
+	struct Destinations *d = setup();
+	const char *k = "http://dead.example:80";
+
+	nchanges = 0;
+	destinations_on_circuit(d, on_circuit, NULL);
+	for (int i = 1; i <= 3; i++) {
+		submit(d, k, i);
+		destinations_done(d, k, DEST_FAILED, 10, i < 3 ? "connect" : "timeout");
+	}
+	ck_assert_int_eq(nchanges, 1);
+	ck_assert_str_eq(changes[0], "http://dead.example:80 open 3 timeout 30000");
+	submit(d, k, 4);				/* postponed: no change */
+	fake_now += 30000;
+	submit(d, k, 5);				/* the probe: still paused, no change */
+	ck_assert_int_eq(nchanges, 1);
+	destinations_done(d, k, DEST_FAILED, 10, "http_503");
+	ck_assert_int_eq(nchanges, 2);
+	ck_assert_str_eq(changes[1], "http://dead.example:80 open 4 http_503 30000");	/* re-opened */
+	fake_now += 30000;
+	submit(d, k, 6);
+	destinations_done(d, k, DEST_ANSWERED, 10, NULL);
+	ck_assert_int_eq(nchanges, 3);
+	ck_assert_str_eq(changes[2], "http://dead.example:80 closed");
+	submit(d, k, 7);
+	destinations_done(d, k, DEST_ANSWERED, 10, NULL);
+	ck_assert_int_eq(nchanges, 3);			/* a healthy destination: nothing */
+	destinations_free(d);
+}
+END_TEST
+
 START_TEST(opening_the_circuit_postpones_the_deliveries_waiting_here)
 {
 	struct Destinations *d = setup();
@@ -351,6 +400,7 @@ int main(void)
 	tcase_add_test(tc, an_answer_resets_the_count_of_failures);
 	tcase_add_test(tc, blocked_addresses_say_nothing_about_health);
 	tcase_add_test(tc, after_the_cooldown_one_probe_decides);
+	tcase_add_test(tc, the_observer_is_told_every_transition_and_nothing_else);
 	tcase_add_test(tc, opening_the_circuit_postpones_the_deliveries_waiting_here);
 	tcase_add_test(tc, destinations_do_not_affect_each_other);
 	tcase_add_test(tc, free_postpones_what_still_waits);

@@ -1,0 +1,239 @@
+#include "autoconfig.h"
+
+#include "ctl/reportcmd.h"
+
+#include "ctl/ctldb.h"
+#include "infra/alloc.h"
+#include "infra/config.h"
+#include "infra/uuid.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The single jsonb value of sql (params: text), NULL when it is SQL NULL; false on a failure (said). */
+static bool query_json(PGconn *conn, const char *sql, int n, const char *const *params, char **out)
+{
+	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1;
+	char err[1024];
+
+	*out = NULL;
+	if (!ok)
+		fprintf(stderr, "chargegatectl: could not read the report: %s\n", ctl_error(res, err, sizeof(err)));
+	else if (!PQgetisnull(res, 0, 0))
+		*out = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return ok;
+}
+
+int ctl_status_json(const struct Config *cfg)
+{
+	PGconn *conn = ctl_connect(cfg);
+	char *json = NULL;
+	bool ok = ctl_schema_current(conn) && query_json(conn, "SELECT chargegate.status_report()", 0, NULL, &json);
+
+	PQfinish(conn);
+	if (ok)
+		printf("%s\n", json);
+	free(json);
+	return ok ? 0 : 1;
+}
+
+static void print_table(PGresult *res)
+{
+	PQprintOpt opt = { 0 };
+
+	opt.header = 1;
+	opt.align = 1;
+	opt.fieldSep = "|";
+	PQprint(stdout, res, &opt);
+}
+
+void ctl_print_open_circuits(PGconn *conn)
+{
+	PGresult *res = PQexec(conn, "SELECT destination, state, daemon, opened_at, until, consecutive_failures,"
+				     " last_error FROM chargegate.open_circuits ORDER BY destination, daemon");
+	char err[1024];
+
+	printf("open circuits (callback destinations paused after consecutive failures; one probe after "
+	       "\"until\" decides):\n");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		printf("  (could not read: %s)\n", ctl_error(res, err, sizeof(err)));
+	else if (PQntuples(res) == 0)
+		printf("  none\n");
+	else
+		print_table(res);
+	PQclear(res);
+}
+
+/* --- requests show ------------------------------------------------------------------- */
+
+/* One line per timeline entry, in words: the columns read by name below. */
+static const char timeline_sql[] =
+	"WITH s AS (SELECT chargegate.request_story($1::uuid) AS s)"
+	" SELECT to_char((e->>'at')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS\"Z\"') AS at,"
+	"  to_char(extract(epoch FROM (e->>'at')::timestamptz - (s->'request'->>'created_at')::timestamptz),"
+	"          'FM999990.000') AS since,"
+	"  CASE e->>'event' WHEN 'callback_attempt' THEN 'callback attempt ' || (e->>'attempt')"
+	"                   ELSE e->>'event' END AS event,"
+	"  CASE e->>'event'"
+	"   WHEN 'relayed' THEN concat(e->>'event_type', ' (', e->>'outbox', ')')"
+	"   WHEN 'pending' THEN concat(e->>'event_type', ' (', e->>'outbox', ') waits for the relay')"
+	"   WHEN 'authorization' THEN concat_ws(', ', 'answer ' || (e->>'decision'), 'reason ' || (e->>'reason'),"
+	"        'HTTP ' || (e->>'http_status'), 'took ' || (e->>'latency_ms') || ' ms', 'cause: ' || (e->>'cause'))"
+	"   WHEN 'callback_attempt' THEN concat_ws(', ', coalesce('HTTP ' || (e->>'http_status'), 'no answer'),"
+	"        'took ' || (e->>'latency_ms') || ' ms', 'error ' || (e->>'error_class'),"
+	"        CASE WHEN (e->>'final')::boolean THEN 'final' END,"
+	"        'next attempt ' || to_char((e->>'next_attempt_at')::timestamptz AT TIME ZONE 'UTC',"
+	"                                   'HH24:MI:SS.MS\"Z\"'))"
+	"   ELSE '' END AS detail"
+	" FROM s, jsonb_array_elements(s->'timeline') e WHERE s IS NOT NULL";
+
+static const char header_sql[] =
+	"SELECT r->>'request_id' AS id, r->>'station_id' AS station, r->>'status' AS status,"
+	"  coalesce(r->>'decision', '(none yet)') AS decision, coalesce(r->>'reason', '') AS reason,"
+	"  r->>'attempts' AS attempts, r->>'callback_url' AS callback_url"
+	" FROM (SELECT chargegate.request_story($1::uuid)->'request' AS r) x WHERE r IS NOT NULL";
+
+#define COL(res, row, name) PQgetvalue((res), (row), PQfnumber((res), (name)))
+
+static bool columns_present(const PGresult *res, const char *const *names)
+{
+	for (; *names; names++) {
+		if (PQfnumber(res, *names) < 0) {
+			fprintf(stderr, "chargegatectl: the report has no column \"%s\" (a schema newer than this build?)\n",
+				*names);
+			return false;
+		}
+	}
+	return true;
+}
+
+static PGresult *query_rows(PGconn *conn, const char *sql, const char *id, const char *const *names)
+{
+	const char *params[1] = { id };
+	PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+	char err[1024];
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+		fprintf(stderr, "chargegatectl: could not read request %s: %s\n", id, ctl_error(res, err, sizeof(err)));
+		PQclear(res);
+		return NULL;
+	}
+	if (!columns_present(res, names)) {
+		PQclear(res);
+		return NULL;
+	}
+	return res;
+}
+
+static void print_header(const PGresult *h)
+{
+	const char *reason = COL(h, 0, "reason");
+
+	printf("request %s\n  station   %s\n  status    %s\n  decision  %s%s%s\n  attempts  %s callback "
+	       "attempts\n  callback  %s\n\n",
+	       COL(h, 0, "id"), COL(h, 0, "station"), COL(h, 0, "status"), COL(h, 0, "decision"),
+	       *reason ? ", reason " : "", reason, COL(h, 0, "attempts"), COL(h, 0, "callback_url"));
+}
+
+static void print_timeline(const PGresult *t)
+{
+	printf("%-24s %10s  %-20s %s\n", "time (UTC)", "+seconds", "event", "detail");
+	for (int i = 0; i < PQntuples(t); i++)
+		printf("%-24s %10s  %-20s %s\n", COL(t, i, "at"), COL(t, i, "since"), COL(t, i, "event"),
+		       COL(t, i, "detail"));
+}
+
+static int show_text(PGconn *conn, const char *id)
+{
+	static const char *const hcols[] = { "id", "station", "status", "decision", "reason", "attempts",
+					     "callback_url", NULL };
+	static const char *const tcols[] = { "at", "since", "event", "detail", NULL };
+	PGresult *h = query_rows(conn, header_sql, id, hcols), *t;
+
+	if (!h)
+		return 1;
+	if (PQntuples(h) == 0) {
+		PQclear(h);
+		fprintf(stderr, "chargegatectl: no request %s (never accepted, or purged after request.retention)\n", id);
+		return CTL_EXIT_NOT_FOUND;
+	}
+	t = query_rows(conn, timeline_sql, id, tcols);
+	if (!t) {
+		PQclear(h);
+		return 1;
+	}
+	print_header(h);
+	print_timeline(t);
+	PQclear(h);
+	PQclear(t);
+	return 0;
+}
+
+static int show_json(PGconn *conn, const char *id)
+{
+	const char *params[1] = { id };
+	char *json;
+
+	if (!query_json(conn, "SELECT chargegate.request_story($1::uuid)", 1, params, &json))
+		return 1;
+	if (!json) {
+		fprintf(stderr, "chargegatectl: no request %s (never accepted, or purged after request.retention)\n", id);
+		return CTL_EXIT_NOT_FOUND;
+	}
+	printf("%s\n", json);
+	free(json);
+	return 0;
+}
+
+int ctl_requests(const struct Config *cfg, int argc, char **argv)
+{
+	bool json = argc == 3 && strcmp(argv[2], "--json") == 0;
+	PGconn *conn;
+	int rc;
+
+	if (argc < 2 || strcmp(argv[0], "show") != 0 || (argc == 3 && !json) || argc > 3) {
+		fprintf(stderr, "chargegatectl: usage: requests show REQUEST_ID [--json]\n");
+		return 2;
+	}
+	if (!uuid_is_canonical(argv[1], strlen(argv[1]))) {
+		fprintf(stderr, "chargegatectl: requests show: \"%s\" is not a request id (a UUID such as "
+				"123e4567-e89b-12d3-a456-426614174000)\n", argv[1]);
+		return 2;
+	}
+	conn = ctl_connect(cfg);
+	if (!ctl_schema_current(conn)) {
+		PQfinish(conn);
+		return 1;
+	}
+	rc = json ? show_json(conn, argv[1]) : show_text(conn, argv[1]);
+	PQfinish(conn);
+	return rc;
+}
+
+/* --- check-config ------------------------------------------------------------------------ */
+
+int ctl_check_config(const char *path)
+{
+	struct Config cfg;
+	char err[1024];
+	bool ok;
+
+	if (!path) {
+		fprintf(stderr, "chargegatectl: check-config: no file to check: give one (check-config FILE or -c FILE); "
+				"the default, /etc/chargegate/chargegate.conf, does not exist\n");
+		return 2;
+	}
+	/* the file alone: the environment of this shell is not the daemon's */
+	ok = config_load(&cfg, path, NULL, err, sizeof(err));
+	config_free(&cfg);
+	if (!ok) {
+		fprintf(stderr, "%s\n", err);
+		return CTL_EXIT_INVALID_CONFIG;
+	}
+	printf("%s: ok\n", path);
+	return 0;
+}

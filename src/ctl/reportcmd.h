@@ -1,0 +1,27 @@
+/*
+ * chargegatectl's reports (DESIGN §8): status --json, the open circuits of
+ * the text status, requests show ID [--json] and check-config [FILE].  The
+ * figures come from the SQL reports (chargegate.status_report(),
+ * request_story()) that the daemon's status page shows too.
+ */
+#ifndef CHARGEGATE_REPORTCMD_H
+#define CHARGEGATE_REPORTCMD_H
+
+#include <libpq-fe.h>
+
+struct Config;
+
+/* Exit statuses beyond 0 (ok), 1 (failure) and 2 (usage). */
+#define CTL_EXIT_NOT_FOUND 3		/* requests show: no such request */
+#define CTL_EXIT_INVALID_CONFIG 4	/* check-config: the file is invalid or unreadable */
+
+/* status --json: chargegate.status_report() on one line. */
+int ctl_status_json(const struct Config *cfg);
+/* The open-circuits table of the text status. */
+void ctl_print_open_circuits(PGconn *conn);
+/* argv: what follows "requests". */
+int ctl_requests(const struct Config *cfg, int argc, char **argv);
+/* path: the file to check (NULL: none was given nor found). */
+int ctl_check_config(const char *path);
+
+#endif

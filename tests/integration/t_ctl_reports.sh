@@ -1,0 +1,179 @@
+#!/bin/sh
+# chargegatectl's reports against a live daemon (DESIGN §8, issue 16):
+# status --json parses and shows the real counts (requests by status, a
+# callback waiting for its retry, a dead letter) and an open circuit that
+# appears when a receiver keeps failing and disappears when the probe
+# succeeds, also in the text status; requests show tells a delivered and a
+# retried request's story in time order, as text and as JSON; an unknown
+# request id exits 3, a malformed one 2; check-config accepts a good file and
+# names the file and line of a bad key or value, and exits 4 for those and a
+# missing file.
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+# shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
+. "$top_srcdir/tests/lib/testlib.sh"
+# shellcheck source=tests/lib/demo.sh disable=SC1091
+. "$top_srcdir/tests/lib/demo.sh"
+
+command -v jq >/dev/null 2>&1 || tl_bail "jq is not installed (run scripts/install-deps)"
+
+demo_setup
+demo_authz_start --default allowed
+demo_receiver_start
+HEALTHY=$DEMO_RECEIVER
+demo_receiver_start --fail-first 1
+FLAKY=$DEMO_RECEIVER
+demo_receiver_start --status 503
+FAILING=$DEMO_RECEIVER
+FAILING_PORT=$DEMO_RECEIVER_PORT
+FAILING_PID=$DEMO_RECEIVER_PID
+# the failing receiver's second failure opens its circuit for 2 s; its third
+# attempt, 8 s later, is the probe
+demo_e2e_daemon CHARGEGATE_CALLBACK_RETRY_SCHEDULE=1s,8s CHARGEGATE_CALLBACK_CIRCUIT_FAILURES=2 \
+	CHARGEGATE_CALLBACK_CIRCUIT_COOLDOWN=2s || tl_bail "chargegated did not start"
+
+ctl() { "$TL_CTL" -c "$TL_CONF" "$@"; }
+# status_json FILTER: the value jq FILTER finds in chargegatectl status --json
+status_json() { ctl status --json | jq -c "$1"; }
+# json_is FILTER VALUE: for tl_poll
+json_is() { [ "$(status_json "$1" 2>/dev/null)" = "$2" ]; }
+attempts_of() { tl_count callback_delivery_attempt "request_id::text = :'rid'" -v rid="$1"; }
+
+# --- a delivered request, a retried one, one waiting for its retry, a dead letter -------------
+demo_request validDriverToken123 "$HEALTHY/cb"
+RID_OK=$DEMO_RID
+demo_request validDriverToken123 "$FLAKY/cb"
+RID_RETRIED=$DEMO_RID
+demo_request validDriverToken123 "$FAILING/cb"
+RID_FAILING=$DEMO_RID
+# a decision event no daemon wrote: the sender gives up on it at once
+tl_sql "insert into chargegate.authorization_decision_callback_outbox (event_type, aggregate_id, payload)
+	values ('AuthorizationDecisionCallback', gen_random_uuid(), '{\"not\": \"a decision\"}')"
+demo_wait_status "$RID_OK" delivered 10 || tl_diag "the healthy receiver's request is $(demo_field "$RID_OK" status)"
+demo_wait_status "$RID_RETRIED" delivered 10 || tl_diag "the retried request is $(demo_field "$RID_RETRIED" status)"
+
+DEST=http://127.0.0.1:$FAILING_PORT
+CIRCUIT=".open_circuits | map(select(.destination == \"$DEST\")) | map([.consecutive_failures, .last_error])"
+if tl_poll 10 json_is "$CIRCUIT" '[[2,"http_503"]]'; then
+	tl_ok "status --json lists the failing receiver's open circuit after its second failure"
+else
+	tl_not_ok "status --json lists the failing receiver's open circuit after its second failure" \
+		"open_circuits: $(status_json .open_circuits)"
+fi
+tl_poll 5 json_is '.outboxes[] | select(.outbox == "callback_retry_outbox") | .delayed' 1
+tl_poll 5 json_is '.subscriptions[] | select(.subscription == "notification") | .dead' 1
+ctl status --json >"$TL_DIR/status.json" 2>"$TL_DIR/status.err"
+tl_is "$?" 0 "status --json exits 0"
+if jq -e . "$TL_DIR/status.json" >/dev/null 2>&1; then
+	tl_ok "status --json prints JSON"
+else
+	tl_not_ok "status --json prints JSON" "$(head -c 300 "$TL_DIR/status.json")"
+fi
+S=$TL_DIR/status.json
+tl_is "$(jq -c '[.requests[] | [.status, .requests]]' "$S")" '[["decided",1],["delivered",2]]' \
+	"status --json: requests by status, 2 delivered and 1 decided (its callback waits for a retry)"
+tl_is "$(jq -c '.outboxes[] | select(.outbox == "callback_retry_outbox") | [.delayed, .pending]' "$S")" '[1,0]' \
+	"status --json: the failing receiver's next attempt waits in callback_retry_outbox"
+tl_is "$(jq -c '.subscriptions[] | select(.subscription == "notification") | [.dead, .ready, .leased]' "$S")" \
+	'[1,0,0]' "status --json: the bad decision event is the notification subscription's dead letter"
+tl_is "$(jq -c '[.schema_version, (.subscriptions[0].oldest_age | type), (.outboxes | length)]' "$S")" \
+	"[$(tl_sql "select max(version) from chargegate.schema_version"),\"number\",4]" \
+	"status --json: the schema version, ages in seconds, every outbox"
+ctl status >"$TL_DIR/status.txt" 2>&1
+tl_check "the text status lists the open circuit" grep -q "$DEST" "$TL_DIR/status.txt"
+
+# --- the receiver recovers: the probe closes the circuit ---------------------------------------
+demo_stop "$FAILING_PID"
+"$DEMO_RECEIVER_BIN" --listen "127.0.0.1:$FAILING_PORT" >"$TL_DIR/recovered.out" 2>"$TL_DIR/recovered.err" &
+DEMO_PIDS="$DEMO_PIDS $!"
+tl_poll 5 curl -sf -o /dev/null --max-time 1 "$DEST/healthz" || tl_diag "the recovered receiver does not answer"
+if demo_wait_status "$RID_FAILING" delivered 20; then
+	tl_ok "the recovered receiver gets the third attempt"
+else
+	tl_not_ok "the recovered receiver gets the third attempt" "status $(demo_field "$RID_FAILING" status)"
+fi
+if tl_poll 10 json_is "$CIRCUIT" '[]'; then
+	tl_ok "status --json no longer lists the circuit once the probe succeeded"
+else
+	tl_not_ok "status --json no longer lists the circuit once the probe succeeded" \
+		"open_circuits: $(status_json .open_circuits)"
+fi
+ctl status >"$TL_DIR/status.txt" 2>&1
+tl_check "nor does the text status" sh -c "! grep -q '$DEST' '$TL_DIR/status.txt'"
+
+# --- requests show -----------------------------------------------------------------------------
+# events ID: the event column of requests show ID, one per line
+events() { ctl requests show "$1" | sed -n '/^time (UTC)/,$p' | sed 1d | cut -c38-57 | sed 's/ *$//' | paste -sd, -; }
+ctl requests show "$RID_OK" >"$TL_DIR/show.txt" 2>&1
+tl_is "$?" 0 "requests show exits 0"
+tl_check "requests show names the request, its status and its decision" \
+	grep -q "request $RID_OK" "$TL_DIR/show.txt"
+tl_like "$(cat "$TL_DIR/show.txt")" "status +delivered" "requests show: status delivered"
+tl_is "$(events "$RID_OK" | sed 's/relayed,//g; s/,relayed$//')" \
+	"accepted,authorization,callback attempt 1,delivered" \
+	"requests show, delivered: accepted, authorization, one callback attempt, delivered (and relays between)"
+tl_like "$(grep ' authorization  ' "$TL_DIR/show.txt")" 'answer allowed, HTTP 200, took [0-9]+ ms' \
+	"requests show: the authorization answer, its HTTP status and latency"
+tl_is "$(events "$RID_RETRIED" | sed 's/relayed,//g; s/,relayed$//')" \
+	"accepted,authorization,callback attempt 1,callback attempt 2,delivered" \
+	"requests show, retried: both attempts in time order, then delivered"
+ctl requests show "$RID_RETRIED" >"$TL_DIR/show.txt" 2>&1
+tl_like "$(grep 'callback attempt 1' "$TL_DIR/show.txt")" 'HTTP 500, took [0-9]+ ms, error http_500, next attempt' \
+	"requests show: the failed attempt's status, latency, error class and next attempt"
+tl_like "$(grep 'callback attempt 2' "$TL_DIR/show.txt")" 'HTTP 200, took [0-9]+ ms, final' \
+	"requests show: the successful attempt, final"
+tl_check "requests show never shows the driver token" sh -c "! grep -q validDriverToken123 '$TL_DIR/show.txt'"
+
+ctl requests show "$RID_FAILING" --json >"$TL_DIR/story.json" 2>&1
+tl_is "$?" 0 "requests show --json exits 0"
+J=$TL_DIR/story.json
+tl_is "$(jq -c '[.request.request_id, .request.status, .request.attempts]' "$J" 2>&1)" "[\"$RID_FAILING\",\"delivered\",3]" \
+	"requests show --json parses: the request, delivered after 3 attempts"
+tl_is "$(jq -c '[.timeline[] | select(.event == "callback_attempt") | [.attempt, .http_status, .error_class]]' "$J")" \
+	'[[1,503,"http_503"],[2,503,"http_503"],[3,200,null]]' \
+	"requests show --json: the attempts with their HTTP status and error class"
+tl_is "$(jq -c '[.timeline[].at] == ([.timeline[].at] | sort)' "$J")|$(jq -r '.timeline[0].event, .timeline[-1].event' "$J" | paste -sd, -)" \
+	"true|accepted,delivered" "requests show --json: the timeline is in time order, accepted to delivered"
+
+ctl requests show 0190aaaa-0000-7000-8000-000000000000 >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "3|" "requests show of an unknown request exits 3 and prints nothing"
+tl_like "$(cat "$TL_DIR/err")" 'no request 0190aaaa-0000-7000-8000-000000000000' "  and says so on stderr"
+ctl requests show 0190aaaa-0000-7000-8000-000000000000 --json >/dev/null 2>&1
+tl_is "$?" 3 "requests show --json of an unknown request exits 3"
+ctl requests show not-a-uuid >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?" 2 "requests show with a malformed id exits 2"
+tl_like "$(cat "$TL_DIR/err")" '"not-a-uuid" is not a request id' "  and names it"
+ctl requests show "$RID_OK" --yaml >/dev/null 2>&1
+tl_is "$?" 2 "an unknown option of requests show exits 2"
+ctl status --yaml >/dev/null 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/err")" "2|chargegatectl: usage: status [--json]" "an unknown option of status exits 2"
+CHARGEGATE_DATABASE_URL="host=127.0.0.1 port=$(tl_free_port) connect_timeout=2" ctl status --json \
+	>"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "1|" "status --json without a database exits 1 and prints nothing"
+tl_like "$(cat "$TL_DIR/err")" 'could not connect to the database' "  and says why on stderr"
+
+# --- check-config ------------------------------------------------------------------------------
+GOOD=$TL_DIR/good.conf
+printf '[database]\nurl = host=192.0.2.1 dbname=nowhere\n\n[callback]\ntimeout = 5s\n' >"$GOOD"
+"$TL_CTL" check-config "$GOOD" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")|$(cat "$TL_DIR/err")" "0|$GOOD: ok|" \
+	"check-config on a good file prints FILE: ok and exits 0, without connecting to its database"
+"$TL_CTL" -c "$GOOD" check-config >"$TL_DIR/out" 2>&1
+tl_is "$?|$(cat "$TL_DIR/out")" "0|$GOOD: ok" "check-config checks -c FILE when no FILE is given"
+BADKEY=$TL_DIR/badkey.conf
+printf '[http]\nlisten = 127.0.0.1:8080\nlisten_port = 8080\n' >"$BADKEY"
+"$TL_CTL" check-config "$BADKEY" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "4|" "check-config on an unknown key exits 4 and prints nothing on stdout"
+tl_like "$(cat "$TL_DIR/err")" "^$BADKEY:3: .*listen_port" "  stderr names the file, the line and the key"
+BADVAL=$TL_DIR/badvalue.conf
+printf '# comment\n[callback]\n\ntimeout = fast\n' >"$BADVAL"
+"$TL_CTL" check-config "$BADVAL" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?" 4 "check-config on a malformed value exits 4"
+tl_like "$(cat "$TL_DIR/err")" "^$BADVAL:4: .*timeout" "  stderr names the file, the line and the key"
+"$TL_CTL" check-config "$TL_DIR/missing.conf" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?" 4 "check-config on a missing file exits 4"
+tl_like "$(cat "$TL_DIR/err")" "missing.conf.*No such file" "  and says the file is not there"
+"$TL_CTL" check-config a b >/dev/null 2>&1
+tl_is "$?" 2 "check-config with two files is a usage error"
+
+tl_stop_daemon
+tl_done
