@@ -10,6 +10,7 @@
 #include "infra/log.h"
 #include "infra/signing.h"
 #include "infra/url.h"
+#include "notification/deliverystats.h"
 #include "notification/destinations.h"
 #include "queue/consumer.h"
 #include "queue/topology.h"
@@ -34,6 +35,7 @@ struct Sender {
 	struct Consumer *first;		/* AuthorizationDecisionCallback */
 	struct Consumer *retries;	/* CallbackRetryRequested */
 	uint64_t *postponed;
+	struct DeliveryStats *stats;
 };
 
 struct SendBatch {
@@ -168,6 +170,7 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 		sb->cancelled = true;
 	} else {
 		record_outcome(call, r);
+		deliverystats_attempt(sb->s->stats, r);
 		json_append(sb->items, json_object_get(call->item));
 	}
 	destinations_done(sb->s->dests, call->key, dest_outcome(r), r->latency_ms,
@@ -432,6 +435,7 @@ struct Sender *sender_new(struct event_base *base, struct Transport *t, const st
 	s->postponed = metrics_counter("chargegate_callback_postponed_total", NULL,
 				       "Callbacks sent back to the queue unattempted: their destination was saturated "
 				       "or paused.");
+	s->stats = deliverystats_new();
 	metrics_gauge("chargegate_callback_destinations_paused", NULL,
 		      "Callback destinations paused by their circuit breaker (open, or probing).", paused_gauge, s);
 	s->first = subscribe(base, t, qs, s, SUB_NOTIFICATION);
@@ -466,6 +470,7 @@ void sender_free(struct Sender *s)
 	sender_cancel(s);
 	consumer_free(s->first);
 	consumer_free(s->retries);
+	deliverystats_free(s->stats);
 	free(s);
 }
 
