@@ -77,6 +77,7 @@ tl_is "$(jq -r '[.panels[] | select(.type != "row") | select(.datasource.uid != 
 # dashboard_exprs: the dashboard's PromQL, one a line, with Grafana's
 # variables replaced by what they stand for
 dashboard_exprs() {
+	# shellcheck disable=SC2016 # Grafana's variables, not the shell's
 	jq -r '.. | objects | select(has("expr")) | .expr' "$DASHBOARD" |
 		sed 's/\$__rate_interval/5m/g; s/\$instance/.*/g'
 }
