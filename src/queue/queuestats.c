@@ -26,7 +26,7 @@
 
 /* Unpublished rows only: published ones stay for queue.retention and would make this a full scan. */
 static const char OUTBOX_SQL[] =
-	"SELECT o.name,"
+	"SELECT o.name AS name,"
 	" count(r.*) FILTER (WHERE r.available_at <= now()) AS pending,"
 	" count(r.*) FILTER (WHERE r.available_at > now()) AS delayed,"
 	" coalesce(extract(epoch FROM now() - min(r.available_at) FILTER (WHERE r.available_at <= now())), 0)"
@@ -44,17 +44,23 @@ static const char OUTBOX_SQL[] =
 
 /* The figures of chargegate.subscription_status, without its handled_event counts. */
 static const char SUBSCRIPTION_SQL[] =
-	"SELECT s.name,"
-	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'ready' AND b.available_at <= now()), 0),"
-	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'ready' AND b.available_at > now()), 0),"
-	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'leased'), 0),"
-	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'dead'), 0),"
-	" coalesce(extract(epoch FROM now() - min(b.created_at) FILTER (WHERE b.state <> 'dead')), 0)"
+	"SELECT s.name AS name,"
+	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'ready' AND b.available_at <= now()), 0)"
+	"   AS ready,"
+	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'ready' AND b.available_at > now()), 0)"
+	"   AS retrying,"
+	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'leased'), 0) AS leased,"
+	" coalesce(sum(cardinality(b.message_ids)) FILTER (WHERE b.state = 'dead'), 0) AS dead,"
+	" coalesce(extract(epoch FROM now() - min(b.created_at) FILTER (WHERE b.state <> 'dead')), 0) AS oldest_age"
 	" FROM chargegate.subscription s LEFT JOIN chargegate.subscription_batch b ON b.subscription = s.name"
 	" GROUP BY s.name";
 
 enum OutboxColumn { OB_PENDING, OB_DELAYED, OB_OLDEST, OB_NCOLS };
 enum SubColumn { SUB_READY, SUB_RETRYING, SUB_LEASED, SUB_DEAD, SUB_OLDEST, SUB_NCOLS };
+
+/* The figures' columns by name, in the order of the enums above. */
+static const char *const outbox_columns[OB_NCOLS] = { "pending", "delayed", "oldest_pending_age" };
+static const char *const subscription_columns[SUB_NCOLS] = { "ready", "retrying", "leased", "dead", "oldest_age" };
 
 /* One outbox or subscription: its gauges read v[] (registered when the name first appears). */
 struct StatRow {
@@ -66,11 +72,13 @@ struct StatTable {
 	struct QueueStats *qs;
 	const char *what;	/* "outbox" or "subscription": the label, and in logs */
 	const char *sql;
+	const char *const *columns;
 	int ncols;
 	void (*register_row)(struct StatRow *row);
 	struct StatRow rows[MAX_ROWS];
 	int n;
 	bool failing;		/* logged once per outage */
+	bool warned;		/* a row left out, or a column missing: logged once */
 };
 
 struct QueueStats {
@@ -128,23 +136,46 @@ static struct StatRow *find_row(struct StatTable *t, const char *name)
 	return &t->rows[t->n++];
 }
 
+static void warn_once(struct StatTable *t, const char *what, const char *name)
+{
+	char buf[NAME_SIZE * 2];
+
+	if (t->warned)
+		return;
+	t->warned = true;
+	log_warning("queue stats: %s \"%s\" %s", t->what, log_sanitize(buf, sizeof(buf), name, strlen(name)), what);
+}
+
+/* Columns by name: a query edited out of step with the enums fails loudly, not with shifted figures. */
+static bool column_numbers(struct StatTable *t, PGresult *res, int *cols)
+{
+	for (int c = 0; c <= t->ncols; c++) {
+		const char *name = c == 0 ? "name" : t->columns[c - 1];
+
+		cols[c] = PQfnumber(res, name);
+		if (cols[c] < 0) {
+			warn_once(t, "figures not exported: the query has no such column", name);
+			return false;
+		}
+	}
+	return true;
+}
+
 static void store(struct StatTable *t, PGresult *res)
 {
-	if (PQnfields(res) != t->ncols + 1) {
-		log_error("queue stats: %s query answered %d columns, expected %d", t->what, PQnfields(res),
-			  t->ncols + 1);
+	int cols[SUB_NCOLS + 1];
+
+	if (!column_numbers(t, res, cols))
 		return;
-	}
 	for (int r = 0; r < PQntuples(res); r++) {
-		struct StatRow *row = find_row(t, PQgetvalue(res, r, 0));
+		struct StatRow *row = find_row(t, PQgetvalue(res, r, cols[0]));
 
 		if (!row) {
-			log_warning("queue stats: %s \"%s\" not exported: too many, or an odd name", t->what,
-				    PQgetvalue(res, r, 0));
+			warn_once(t, "not exported: too many, or a name a label cannot carry", PQgetvalue(res, r, cols[0]));
 			continue;
 		}
 		for (int c = 0; c < t->ncols; c++)
-			row->v[c] = strtod(PQgetvalue(res, r, c + 1), NULL);
+			row->v[c] = strtod(PQgetvalue(res, r, cols[c + 1]), NULL);
 	}
 }
 
@@ -201,12 +232,13 @@ static double age_gauge(void *arg)
 	return (double)(clock_now_ms() - qs->refreshed_ms) / 1000.0;
 }
 
-static void table_init(struct StatTable *t, struct QueueStats *qs, const char *what, const char *sql, int ncols,
-		       void (*register_row)(struct StatRow *))
+static void table_init(struct StatTable *t, struct QueueStats *qs, const char *what, const char *sql,
+		       const char *const *columns, int ncols, void (*register_row)(struct StatRow *))
 {
 	t->qs = qs;
 	t->what = what;
 	t->sql = sql;
+	t->columns = columns;
 	t->ncols = ncols;
 	t->register_row = register_row;
 }
@@ -217,8 +249,9 @@ struct QueueStats *queuestats_new(struct event_base *base, struct PgPool *pool)
 
 	qs->pool = pool;
 	qs->refreshed_ms = clock_now_ms();
-	table_init(&qs->outboxes, qs, "outbox", OUTBOX_SQL, OB_NCOLS, register_outbox);
-	table_init(&qs->subscriptions, qs, "subscription", SUBSCRIPTION_SQL, SUB_NCOLS, register_subscription);
+	table_init(&qs->outboxes, qs, "outbox", OUTBOX_SQL, outbox_columns, OB_NCOLS, register_outbox);
+	table_init(&qs->subscriptions, qs, "subscription", SUBSCRIPTION_SQL, subscription_columns, SUB_NCOLS,
+		   register_subscription);
 	metrics_gauge("chargegate_queue_stats_age_seconds", NULL,
 		      "Seconds since the outbox and subscription figures were last read from the database.",
 		      age_gauge, qs);
