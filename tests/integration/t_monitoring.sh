@@ -7,7 +7,8 @@
 # a live daemon that has delivered a callback, retried a failed one and
 # timed out an authorization call -- with those events counted -- whose
 # exposition passes "promtool check metrics".  A daemon without relays
-# shows the request it cannot relay as an outbox backlog with an age.
+# shows the request it cannot relay as an outbox backlog with an age, and
+# its pools without connections while the database is stopped.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
@@ -223,6 +224,28 @@ else
 	tl_not_ok "the unrelayed request shows as one pending outbox row with an age" \
 		"$(grep '^chargegate_outbox' "$SCRAPE" | tr '\n' ' ')"
 fi
+
+# --- the database goes away, and comes back ------------------------------------------------
+
+# what ChargegateDatabaseUnavailable reads: the pools lose their connections,
+# a POST is counted as unavailable (503); all come back with the database
+db_gone() {
+	scrape && [ "$(sample 'chargegate_database_connections{pool="api"}')|$(sample 'chargegate_database_connections{pool="queue"}')" = "0|0" ]
+}
+pgcluster_stop "$TL_PGDIR"
+if tl_poll 10 db_gone; then
+	tl_ok "with the database stopped, the pools show no connection"
+else
+	tl_not_ok "with the database stopped, the pools show no connection" "$(grep '^chargegate_database_connections' "$SCRAPE" | tr '\n' ' ')"
+fi
+demo_request validDriverToken123 "$CB"
+tl_is "$TL_STATUS|$(scrape && sample 'chargegate_requests_total{outcome="unavailable"}')" "503|1" \
+	"a POST meanwhile is answered 503 and counted as unavailable"
+pgcluster_start "$TL_PGDIR" "$TL_PGPORT" >"$TL_DIR/pgcluster.out" 2>&1 || tl_bail "PostgreSQL did not start again"
+db_back() {
+	scrape && [ "$(sample 'chargegate_database_connections{pool="api"}')" = "$(sample 'chargegate_database_pool_size{pool="api"}')" ]
+}
+tl_check "with the database back, the API pool reconnects" tl_poll 15 db_back
 tl_stop_daemon
 
 tl_done
