@@ -23,6 +23,7 @@
 #include "notification/sender.h"
 #include "queue/consumer.h"
 #include "queue/pgtransport.h"
+#include "queue/queuestats.h"
 #include "queue/relay.h"
 #include "queue/retention.h"
 #include "queue/topology.h"
@@ -66,6 +67,7 @@ struct Daemon {
 	struct QueueSettings qs;
 	struct Relay *relays[NTOPICS];
 	struct Retention *retention;
+	struct QueueStats *queuestats;	/* backlog gauges for /metrics */
 	struct CallbackPolicy cb;
 	struct SenderSettings sender_settings;
 	struct AuthzWorker *authz;
@@ -355,6 +357,7 @@ static void setup_queue(struct Daemon *d)
 					d->cfg.queue_poll_interval_ms };
 	d->queue_pool = pgpool_new(d->base, "queue", d->cfg.database_url, d->cfg.database_pool_size,
 				    d->cfg.database_query_timeout_ms);
+	d->queuestats = queuestats_new(d->base, d->queue_pool);
 	if (strcmp(d->cfg.transport_kind, "kafka") == 0)
 		d->transport = kafka_transport(d);
 	else
@@ -514,6 +517,7 @@ static void daemon_cleanup(struct Daemon *d)
 	for (int i = 0; i < NTOPICS; i++)
 		relay_free(d->relays[i]);
 	retention_free(d->retention);
+	queuestats_free(d->queuestats);
 	d->transport->ops->free(d->transport);
 	callback_policy_free(&d->cb);
 	event_free(d->sigterm);

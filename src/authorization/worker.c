@@ -3,6 +3,7 @@
 #include "authorization/worker.h"
 
 #include "authorization/answer.h"
+#include "authorization/authzstats.h"
 #include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/fields.h"
@@ -27,6 +28,7 @@ struct AuthzWorker {
 	int concurrency;
 	int in_flight;			/* calls posted and not answered */
 	struct Consumer *consumer;
+	struct AuthzStats *stats;
 };
 
 /* A batch in flight: one audit item per message, filled as answers come. */
@@ -113,6 +115,8 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 				 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
 									     : HTTPCLIENT_STORED_BODY_MAX));
 		interpret(call->item, r);
+		authzstats_decided(ab->w->stats, json_get_string(call->item, "decision"), r,
+				   json_object_object_get(call->item, "cause") != NULL);
 	} else {
 		decide(call->item, "unknown", NULL, "daemon shutting down before the answer");
 	}
@@ -182,10 +186,12 @@ static void handle(struct ConsumerBatch *b, void *arg)
 		json_append(ab->items, item);
 		why = revalidate(json_get_string(payload, "station_id"), json_get_string(payload, "driver_token"),
 				 json_get_string(payload, "callback_url"));
-		if (why)
+		if (why) {
 			decide(item, "invalid", NULL, why);
-		else
+			authzstats_decided(ab->w->stats, "invalid", NULL, false);
+		} else {
 			ask(ab, item, json_get_string(payload, "station_id"), json_get_string(payload, "driver_token"));
+		}
 		json_object_put(payload);
 		consumer_done(b, i);
 	}
@@ -211,6 +217,7 @@ struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *
 	w->http = httpclient_new(base, concurrency);
 	w->timeout_ms = timeout_ms;
 	w->concurrency = concurrency;
+	w->stats = authzstats_new();
 	spec = topology_consumer_spec(SUB_AUTHORIZATION, qs, handle, w);
 	/* capacity bounds the calls (a batch stays open until its slowest answer) */
 	spec.max_batches = concurrency;
@@ -234,6 +241,7 @@ void authz_worker_free(struct AuthzWorker *w)
 	authz_worker_cancel(w);
 	consumer_free(w->consumer);
 	free(w->url);
+	authzstats_free(w->stats);
 	free(w);
 }
 

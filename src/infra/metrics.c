@@ -66,6 +66,40 @@ void metrics_gauge(const char *name, const char *labels, const char *help, doubl
 	s->gauge_arg = arg;
 }
 
+static double read_value(void *arg)
+{
+	return *(const double *)arg;
+}
+
+void metrics_gauge_value(const char *name, const char *labels, const char *help, const double *value)
+{
+	metrics_gauge(name, labels, help, read_value, (void *)value);
+}
+
+static void series_free(struct Series *s)
+{
+	free(s->name);
+	free(s->labels);
+	free(s->help);
+	free(s);
+}
+
+void metrics_forget_gauges(const void *owner, size_t size)
+{
+	uintptr_t lo = (uintptr_t)owner;
+	int kept = 0;
+
+	for (int i = 0; i < nseries; i++) {
+		uintptr_t arg = (uintptr_t)series[i]->gauge_arg;
+
+		if (series[i]->kind == SERIES_GAUGE && arg >= lo && arg - lo < size)
+			series_free(series[i]);
+		else
+			series[kept++] = series[i];
+	}
+	nseries = kept;
+}
+
 struct MetricsHistogram *metrics_histogram(const char *name, const char *labels, const char *help)
 {
 	return &series_add(SERIES_HISTOGRAM, name, labels, help)->hist;
@@ -127,11 +161,7 @@ void metrics_render(struct evbuffer *out)
 
 void metrics_cleanup(void)
 {
-	for (int i = 0; i < nseries; i++) {
-		free(series[i]->name);
-		free(series[i]->labels);
-		free(series[i]->help);
-		free(series[i]);
-	}
+	for (int i = 0; i < nseries; i++)
+		series_free(series[i]);
 	nseries = 0;
 }

@@ -6,6 +6,7 @@
 #ifndef CHARGEGATE_METRICS_H
 #define CHARGEGATE_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct evbuffer;
@@ -16,6 +17,12 @@ uint64_t *metrics_counter(const char *name, const char *labels, const char *help
 
 /* A gauge whose value fn returns at scrape time. */
 void metrics_gauge(const char *name, const char *labels, const char *help, double (*fn)(void *), void *arg);
+
+/* A gauge that reads the double at value (which must outlive the series, or be forgotten). */
+void metrics_gauge_value(const char *name, const char *labels, const char *help, const double *value);
+
+/* Drops the gauges whose argument lies inside [owner, owner + size): for an owner about to be freed. */
+void metrics_forget_gauges(const void *owner, size_t size);
 
 /* A histogram with default latency buckets (1 ms .. 10 s). */
 struct MetricsHistogram *metrics_histogram(const char *name, const char *labels, const char *help);

@@ -5,6 +5,7 @@
 #include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/log.h"
+#include "infra/metrics.h"
 #include "infra/resolve.h"
 
 #include <event2/event.h>
@@ -877,6 +878,36 @@ static void pool_set_timeouts(struct PgPool *pool, int64_t query_timeout_ms)
 		 t, t * 4 / 5, 2 * t);
 }
 
+static double connections_gauge(void *arg)
+{
+	return ((const struct PgPool *)arg)->nup;
+}
+
+static double size_gauge(void *arg)
+{
+	return ((const struct PgPool *)arg)->size;
+}
+
+static double queued_gauge(void *arg)
+{
+	return ((const struct PgPool *)arg)->queued;
+}
+
+/* Forgotten in pgpool_free: the gauges read the pool itself. */
+static void pool_register_gauges(struct PgPool *pool)
+{
+	char labels[96];
+
+	snprintf(labels, sizeof(labels), "pool=\"%s\"", pool->name);
+	metrics_gauge("chargegate_database_connections", labels,
+		      "Open, working connections of a database pool (0: the database is unreachable).",
+		      connections_gauge, pool);
+	metrics_gauge("chargegate_database_pool_size", labels, "Connections a database pool keeps open.", size_gauge,
+		      pool);
+	metrics_gauge("chargegate_database_queued_queries", labels,
+		      "Queries of a database pool waiting for a free connection.", queued_gauge, pool);
+}
+
 struct PgPool *pgpool_new(struct event_base *base, const char *name, const char *conninfo, int size,
 			  int64_t query_timeout_ms)
 {
@@ -903,6 +934,7 @@ struct PgPool *pgpool_new(struct event_base *base, const char *name, const char 
 	}
 	pool->next_pool = all_pools;
 	all_pools = pool;
+	pool_register_gauges(pool);
 	for (int i = 0; i < size; i++)
 		conn_start(&pool->conns[i]);
 	return pool;
@@ -924,6 +956,7 @@ void pgpool_free(struct PgPool *pool)
 		}
 	}
 	pool->state_cb = NULL;
+	metrics_forget_gauges(pool, sizeof(*pool));
 	for (int i = 0; i < pool->size; i++) {
 		struct PgConn *c = &pool->conns[i];
 

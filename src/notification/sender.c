@@ -11,6 +11,7 @@
 #include "infra/signing.h"
 #include "infra/url.h"
 #include "notification/circuitlog.h"
+#include "notification/deliverystats.h"
 #include "notification/destinations.h"
 #include "queue/consumer.h"
 #include "queue/topology.h"
@@ -36,6 +37,7 @@ struct Sender {
 	struct Consumer *first;		/* AuthorizationDecisionCallback */
 	struct Consumer *retries;	/* CallbackRetryRequested */
 	uint64_t *postponed;
+	struct DeliveryStats *stats;
 };
 
 struct SendBatch {
@@ -170,6 +172,7 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 		sb->cancelled = true;
 	} else {
 		record_outcome(call, r);
+		deliverystats_attempt(sb->s->stats, r);
 		json_append(sb->items, json_object_get(call->item));
 	}
 	destinations_done(sb->s->dests, call->key, dest_outcome(r), r->latency_ms,
@@ -441,6 +444,7 @@ struct Sender *sender_new(struct event_base *base, struct Transport *t, struct P
 	s->postponed = metrics_counter("chargegate_callback_postponed_total", NULL,
 				       "Callbacks sent back to the queue unattempted: their destination was saturated "
 				       "or paused.");
+	s->stats = deliverystats_new();
 	metrics_gauge("chargegate_callback_destinations_paused", NULL,
 		      "Callback destinations paused by their circuit breaker (open, or probing).", paused_gauge, s);
 	s->first = subscribe(base, t, qs, s, SUB_NOTIFICATION);
@@ -477,6 +481,7 @@ void sender_free(struct Sender *s)
 	consumer_free(s->first);
 	consumer_free(s->retries);
 	circuitlog_free(s->circuits);
+	deliverystats_free(s->stats);
 	free(s);
 }
 

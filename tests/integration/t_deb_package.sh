@@ -5,8 +5,10 @@
 # root:chargegate; the installed chargegatectl migrates a throwaway cluster;
 # the installed daemon, run as user chargegate with the installed config,
 # accepts the request of DESIGN §3, stores it, notifies systemd and drains;
-# reinstalling keeps a modified conffile and a dpkg-statoverride; purging
-# removes the user, /etc/chargegate and the binaries.
+# the alert rules, their tests and the dashboard are in
+# /usr/share/chargegate/monitoring and the runbook they point to in
+# /usr/share/doc/chargegate; reinstalling keeps a modified conffile and a
+# dpkg-statoverride; purging removes the user, /etc/chargegate and the binaries.
 #
 # Runs only with CHARGEGATE_TEST_DEB=1 (scripts/test sets it for its last
 # step).  Needs root and dpkg: skipped (exit 77) otherwise, and when chargegate, its
@@ -90,6 +92,22 @@ fi
 INSTALLED="${KAFKA:+chargegate-kafka }chargegate"
 
 dt_check_files
+
+# the shipped monitoring (issue 16): rules, their tests, the dashboard, and
+# the runbook their runbook_url points to, uncompressed
+MONDIR=/usr/share/chargegate/monitoring
+missing=
+for f in chargegate-alerts.yml chargegate-alerts.test.yml chargegate-dashboard.json; do
+	[ -f "$MONDIR/$f" ] || missing="$missing $f"
+done
+tl_is "${missing:-none}" none "the alert rules, their tests and the dashboard are installed in $MONDIR"
+runbooks=$(sed -n 's/^[[:space:]]*runbook_url:[[:space:]]*"\{0,1\}\([^"#]*\)#.*/\1/p' "$MONDIR/chargegate-alerts.yml" | sort -u)
+tl_is "$runbooks" /usr/share/doc/chargegate/operations.md "every alert's runbook_url names the installed operations.md"
+tl_check "the runbook is installed, uncompressed, where the alerts point" [ -f /usr/share/doc/chargegate/operations.md ]
+if command -v promtool >/dev/null 2>&1; then
+	tl_check "the installed alert rules pass their unit tests" \
+		sh -c "cd $MONDIR && promtool test rules chargegate-alerts.test.yml >/dev/null 2>&1"
+fi
 dt_start_cluster
 dt_daemon_roundtrip
 
