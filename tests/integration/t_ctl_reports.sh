@@ -35,8 +35,8 @@ ctl() { "$TL_CTL" -c "$TL_CONF" "$@"; }
 # status_json FILTER: the value jq FILTER finds in chargegatectl status --json
 status_json() { ctl status --json | jq -c "$1"; }
 # json_is FILTER VALUE: for tl_poll
+# shellcheck disable=SC2317 # called through tl_poll
 json_is() { [ "$(status_json "$1" 2>/dev/null)" = "$2" ]; }
-attempts_of() { tl_count callback_delivery_attempt "request_id::text = :'rid'" -v rid="$1"; }
 
 # --- a delivered request, a retried one, one waiting for its retry, a dead letter -------------
 demo_request validDriverToken123 "$HEALTHY/cb"
