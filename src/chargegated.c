@@ -276,6 +276,7 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 	admin_stop_accepting(d->admin);
 	consumer_stop_all();
 	relay_stop_all();
+	sender_stop(d->sender);
 	d->drain_timer = event_new(d->base, -1, EV_PERSIST, drain_tick, d);
 	if (!d->drain_timer || event_add(d->drain_timer, &tick) != 0)
 		fatal("could not arm the drain timer");

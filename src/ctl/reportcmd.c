@@ -80,7 +80,7 @@ static const char timeline_sql[] =
 	"                   ELSE e->>'event' END AS event,"
 	"  CASE e->>'event'"
 	"   WHEN 'relayed' THEN concat(e->>'event_type', ' (', e->>'outbox', ')')"
-	"   WHEN 'pending' THEN concat(e->>'event_type', ' (', e->>'outbox', ') waits for the relay')"
+	"   WHEN 'pending' THEN concat(e->>'event_type', ' (', e->>'outbox', ') not relayed yet')"
 	"   WHEN 'authorization' THEN concat_ws(', ', 'answer ' || (e->>'decision'), 'reason ' || (e->>'reason'),"
 	"        'HTTP ' || (e->>'http_status'), 'took ' || (e->>'latency_ms') || ' ms', 'cause: ' || (e->>'cause'))"
 	"   WHEN 'callback_attempt' THEN concat_ws(', ', coalesce('HTTP ' || (e->>'http_status'), 'no answer'),"

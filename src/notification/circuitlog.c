@@ -140,6 +140,11 @@ struct CircuitLog *circuitlog_new(struct PgPool *pool)
 	return cl;
 }
 
+int circuitlog_pending(const struct CircuitLog *cl)
+{
+	return cl && !cl->stopping ? cl->queued : 0;
+}
+
 void circuitlog_cancel(struct CircuitLog *cl)
 {
 	if (cl)

@@ -20,6 +20,8 @@ struct CircuitLog;
 struct CircuitLog *circuitlog_new(struct PgPool *pool);
 /* Queue the change for writing. */
 void circuitlog_record(struct CircuitLog *log, const struct CircuitChange *change);
+/* Changes not written yet (the drain waits for them). */
+int circuitlog_pending(const struct CircuitLog *log);
 /* Shutdown: drop what is not written yet; a write in flight ends through the pool. */
 void circuitlog_cancel(struct CircuitLog *log);
 /* After the pool is gone (its callbacks have run). */

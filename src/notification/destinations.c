@@ -389,6 +389,20 @@ void destinations_on_circuit(struct Destinations *d, dest_circuit_fn fn, void *a
 	d->circuit_arg = arg;
 }
 
+void destinations_release_circuits(struct Destinations *d)
+{
+	struct CircuitChange c = { .open = false, .last_error = "" };
+
+	for (int b = 0; b < DEST_BUCKETS && d->on_circuit; b++) {
+		for (struct Dest *x = d->buckets[b]; x; x = x->next) {
+			if (x->circuit == CIRCUIT_CLOSED)
+				continue;
+			c.key = x->key;
+			d->on_circuit(&c, d->circuit_arg);
+		}
+	}
+}
+
 void destinations_free(struct Destinations *d)
 {
 	if (!d)

@@ -96,6 +96,8 @@ struct CircuitChange {
 };
 typedef void (*dest_circuit_fn)(const struct CircuitChange *change, void *arg);
 void destinations_on_circuit(struct Destinations *d, dest_circuit_fn fn, void *arg);
+/* The daemon stops: the observer hears every open circuit close (they go with this process). */
+void destinations_release_circuits(struct Destinations *d);
 
 /* Destinations paused now (circuit open, or a probe in flight). */
 int destinations_paused(const struct Destinations *d);

@@ -462,6 +462,12 @@ void sender_reconfigure(struct Sender *s)
 	destinations_configure(s->dests, &ds);
 }
 
+void sender_stop(struct Sender *s)
+{
+	if (s && s->dests)
+		destinations_release_circuits(s->dests);
+}
+
 void sender_cancel(struct Sender *s)
 {
 	if (!s)
@@ -487,5 +493,5 @@ void sender_free(struct Sender *s)
 
 int sender_busy(const struct Sender *s)
 {
-	return s ? consumer_busy(s->first) + consumer_busy(s->retries) : 0;
+	return s ? consumer_busy(s->first) + consumer_busy(s->retries) + circuitlog_pending(s->circuits) : 0;
 }

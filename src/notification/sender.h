@@ -52,6 +52,11 @@ struct Sender *sender_new(struct event_base *base, struct Transport *t, struct P
 /* The settings changed (a reload); concurrency needs a restart. */
 void sender_reconfigure(struct Sender *s);
 /*
+ * Draining: this daemon's open circuits are recorded closed (they go with
+ * it); sender_busy() counts those writes.
+ */
+void sender_stop(struct Sender *s);
+/*
  * Shutdown, before the database pool goes: deliveries in flight are
  * cancelled and those waiting for a slot given back to the queue.
  */

@@ -7,7 +7,7 @@
 # retried request's story in time order, as text and as JSON; an unknown
 # request id exits 3, a malformed one 2; check-config accepts a good file and
 # names the file and line of a bad key or value, and exits 4 for those and a
-# missing file.
+# missing file.  A daemon that stops takes its open circuits with it.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
@@ -35,8 +35,8 @@ ctl() { "$TL_CTL" -c "$TL_CONF" "$@"; }
 # status_json FILTER: the value jq FILTER finds in chargegatectl status --json
 status_json() { ctl status --json | jq -c "$1"; }
 # json_is FILTER VALUE: for tl_poll
+# shellcheck disable=SC2317 # called through tl_poll
 json_is() { [ "$(status_json "$1" 2>/dev/null)" = "$2" ]; }
-attempts_of() { tl_count callback_delivery_attempt "request_id::text = :'rid'" -v rid="$1"; }
 
 # --- a delivered request, a retried one, one waiting for its retry, a dead letter -------------
 demo_request validDriverToken123 "$HEALTHY/cb"
@@ -175,5 +175,18 @@ tl_like "$(cat "$TL_DIR/err")" "missing.conf.*No such file" "  and says the file
 "$TL_CTL" check-config a b >/dev/null 2>&1
 tl_is "$?" 2 "check-config with two files is a usage error"
 
+# --- a daemon that stops takes its circuits with it ------------------------------------------
+demo_receiver_start --status 503
+DEST=http://127.0.0.1:$DEMO_RECEIVER_PORT
+CIRCUIT=".open_circuits | map(select(.destination == \"$DEST\")) | length"
+demo_request validDriverToken123 "$DEMO_RECEIVER/cb"
+demo_request validDriverToken123 "$DEMO_RECEIVER/cb"
+if tl_poll 10 json_is "$CIRCUIT" 1; then
+	tl_ok "two failures of another receiver open its circuit"
+else
+	tl_not_ok "two failures of another receiver open its circuit" "open_circuits: $(status_json .open_circuits)"
+fi
 tl_stop_daemon
+tl_is "$(status_json "$CIRCUIT")" 0 "once the daemon has stopped, its circuits are no longer listed"
+
 tl_done

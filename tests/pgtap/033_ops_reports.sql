@@ -2,7 +2,7 @@
 -- record_circuit, the view open_circuits, status_report(), request_story()
 -- and recent_requests() on a small fixture.
 BEGIN;
-SELECT plan(36);
+SELECT plan(37);
 
 DELETE FROM chargegate.charging_session_request;
 DELETE FROM chargegate.charging_session_request_outbox;
@@ -45,6 +45,9 @@ SELECT lives_ok($$SELECT chargegate.record_circuit('http://never.example:80', 'h
 UPDATE chargegate.destination_circuit SET opened_at = now() - interval '2 h', open_until = now() - interval '1 h';
 SELECT is_empty($$SELECT * FROM chargegate.open_circuits$$,
                 'a row long past its pause (its daemon stopped) is not shown');
+SELECT chargegate.record_circuit('http://c.example:80', 'h:3', true, 30000, 5, 'timeout');
+SELECT is((SELECT array_agg(daemon) FROM chargegate.destination_circuit), ARRAY['h:3'],
+          'and the next transition anywhere deletes it');
 SELECT throws_ok($$INSERT INTO chargegate.destination_circuit (destination, daemon, open_until, consecutive_failures)
                    VALUES ('x', 'y', now(), 0)$$, '23514', NULL, 'consecutive_failures is at least 1');
 DELETE FROM chargegate.destination_circuit;

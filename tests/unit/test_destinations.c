@@ -303,6 +303,14 @@ START_TEST(the_observer_is_told_every_transition_and_nothing_else)
 	submit(d, k, 7);
 	destinations_done(d, k, DEST_ANSWERED, 10, NULL);
 	ck_assert_int_eq(nchanges, 3);			/* a healthy destination: nothing */
+	for (int i = 8; i <= 10; i++) {
+		submit(d, "http://other.example:80", i);
+		destinations_done(d, "http://other.example:80", DEST_FAILED, 10, "connect");
+	}
+	ck_assert_int_eq(nchanges, 4);
+	destinations_release_circuits(d);		/* the daemon stops: only the open one closes */
+	ck_assert_int_eq(nchanges, 5);
+	ck_assert_str_eq(changes[4], "http://other.example:80 closed");
 	destinations_free(d);
 }
 END_TEST
