@@ -11,6 +11,7 @@
 #include "authorization/worker.h"
 #include "infra/addrpolicy.h"
 #include "infra/config.h"
+#include "infra/configcheck.h"
 #include "infra/httpserver.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
@@ -165,9 +166,8 @@ static void check_startup_config(struct Daemon *d)
 		fatal("database.url is not set: set it in the configuration file or in CHARGEGATE_DATABASE_URL");
 	if (strcmp(d->cfg.transport_kind, "kafka") == 0 && !transport_kafka_available(err, sizeof(err)))
 		fatal("%s", err);
-	if (d->cfg.consumers_enabled && (!d->cfg.authorization_url || !*d->cfg.authorization_url))
-		fatal("authorization.url is not set but consumers are enabled: set it (CHARGEGATE_AUTHORIZATION_URL), "
-		      "or set consumers.enabled = false on a host that only accepts requests");
+	if (!config_check_startup(&d->cfg, err, sizeof(err)))
+		fatal("%s", err);
 	if (!callback_policy_build(&d->cfg, &d->cb, err, sizeof(err)))
 		fatal("callback settings: %s", err);
 }

@@ -5,6 +5,7 @@
 #include "ctl/ctldb.h"
 #include "infra/alloc.h"
 #include "infra/config.h"
+#include "infra/configcheck.h"
 #include "infra/uuid.h"
 
 #include <stdbool.h>
@@ -229,9 +230,16 @@ int ctl_check_config(const char *path)
 	}
 	/* the file alone: the environment of this shell is not the daemon's */
 	ok = config_load(&cfg, path, NULL, err, sizeof(err));
+	if (!ok) {
+		config_free(&cfg);
+		fprintf(stderr, "%s\n", err);
+		return CTL_EXIT_INVALID_CONFIG;
+	}
+	/* then what the daemon checks at start, so "ok" means it starts */
+	ok = config_check_startup(&cfg, err, sizeof(err));
 	config_free(&cfg);
 	if (!ok) {
-		fprintf(stderr, "%s\n", err);
+		fprintf(stderr, "%s: %s\n", path, err);
 		return CTL_EXIT_INVALID_CONFIG;
 	}
 	printf("%s: ok\n", path);

@@ -153,7 +153,7 @@ tl_like "$(cat "$TL_DIR/err")" 'could not connect to the database' "  and says w
 
 # --- check-config ------------------------------------------------------------------------------
 GOOD=$TL_DIR/good.conf
-printf '[database]\nurl = host=192.0.2.1 dbname=nowhere\n\n[callback]\ntimeout = 5s\n' >"$GOOD"
+printf '[database]\nurl = host=192.0.2.1 dbname=nowhere\n\n[authorization]\nurl = http://192.0.2.1/\n\n[callback]\ntimeout = 5s\n' >"$GOOD"
 "$TL_CTL" check-config "$GOOD" >"$TL_DIR/out" 2>"$TL_DIR/err"
 tl_is "$?|$(cat "$TL_DIR/out")|$(cat "$TL_DIR/err")" "0|$GOOD: ok|" \
 	"check-config on a good file prints FILE: ok and exits 0, without connecting to its database"
@@ -169,6 +169,15 @@ printf '# comment\n[callback]\n\ntimeout = fast\n' >"$BADVAL"
 "$TL_CTL" check-config "$BADVAL" >"$TL_DIR/out" 2>"$TL_DIR/err"
 tl_is "$?" 4 "check-config on a malformed value exits 4"
 tl_like "$(cat "$TL_DIR/err")" "^$BADVAL:4: .*timeout" "  stderr names the file, the line and the key"
+NOAUTHZ=$TL_DIR/noauthz.conf
+printf '[database]\nurl = host=192.0.2.1 dbname=nowhere\n' >"$NOAUTHZ"
+"$TL_CTL" check-config "$NOAUTHZ" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "4|" "check-config applies the daemon's start-up checks: no authorization.url with consumers on exits 4"
+tl_like "$(cat "$TL_DIR/err")" "^$NOAUTHZ: authorization.url is not set but consumers are enabled" \
+	"  stderr names the file and the daemon's own reason"
+printf '[consumers]\nenabled = false\n' >>"$NOAUTHZ"
+"$TL_CTL" check-config "$NOAUTHZ" >/dev/null 2>&1
+tl_is "$?" 0 "  and accepts the same file for an API-only host (consumers.enabled = false)"
 "$TL_CTL" check-config "$TL_DIR/missing.conf" >"$TL_DIR/out" 2>"$TL_DIR/err"
 tl_is "$?" 4 "check-config on a missing file exits 4"
 tl_like "$(cat "$TL_DIR/err")" "missing.conf.*No such file" "  and says the file is not there"

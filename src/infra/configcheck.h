@@ -1,0 +1,19 @@
+/*
+ * What config_load cannot check by itself: rules across keys, and values
+ * that only their own module can parse (callback networks, signing
+ * secrets).  The daemon refuses to start on these, and chargegatectl
+ * check-config reports them the same way, so a file that passes the check
+ * does not fail at start for a reason the file holds.
+ */
+#ifndef CHARGEGATE_CONFIGCHECK_H
+#define CHARGEGATE_CONFIGCHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "infra/config.h"
+
+/* False with err naming the key and the reason. */
+bool config_check_startup(const struct Config *cfg, char *err, size_t errsize);
+
+#endif
