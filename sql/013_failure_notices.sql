@@ -29,12 +29,17 @@ VALUES ('failure_notice', 'callback_delivery', true)
 ON CONFLICT (name) DO UPDATE SET builtin = true;
 
 -- Failures that ended before this version are not announced on upgrade:
--- what the topic still holds counts as handled for the new subscription,
--- so chargegate.stranded_messages does not re-queue it.
+-- what the topic (PostgreSQL transport) and the outbox (also the Kafka
+-- transport, whose new consumer group starts at the earliest offset) still
+-- hold counts as handled for the new subscription, so neither
+-- chargegate.stranded_messages nor Kafka hands it over.
 INSERT INTO chargegate.handled_event (subscription, event_id)
 SELECT 'failure_notice', m.event_id
   FROM chargegate.topic_message m
  WHERE m.topic = 'callback_delivery'
+UNION
+SELECT 'failure_notice', o.event_id
+  FROM chargegate.callback_delivery_outbox o
 ON CONFLICT DO NOTHING;
 
 CREATE TABLE chargegate.failure_notice_attempt (
