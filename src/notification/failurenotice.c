@@ -135,8 +135,9 @@ static void settle_one(struct NoticeCall *call, const struct HttpClientResponse 
 			    r->error_text && r->error_text[0] ? " (" : "", r->error_text ? r->error_text : "",
 			    r->error_text && r->error_text[0] ? ")" : "");
 	if (result == NOTICE_GIVEN_UP)
-		log_error("failure notice: request %s: not delivered to %s, given up after %d attempts",
-			  call->request_id, call->url, call->attempt);
+		/* not the URL itself: its query may hold the operator's token */
+		log_error("failure notice: request %s: not delivered to callback.failure_url, given up after %d attempts",
+			  call->request_id, call->attempt);
 }
 
 static void answered(const struct HttpClientResponse *r, void *arg)

@@ -6,7 +6,8 @@
 # callback.retry_schedule with the same webhook-id; a daemon killed while the
 # notice is on its way sends it after its restart, once; a delivered request
 # sends none; a hanging operator endpoint does not hold up drivers'
-# callbacks; with the key unset (a reload) nothing is sent.  Every attempt is
+# callbacks; the signature verifies with the npm standardwebhooks package;
+# with the key unset (a reload) nothing is sent.  Every attempt is
 # recorded in chargegate.failure_notice_attempt and counted in /metrics.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
@@ -186,6 +187,41 @@ tl_is "$(tl_json 0.body.request_id "$E")|$(tl_json 0.body.attempts "$E")|$(tl_js
 tl_is "$(tl_count failure_notice_attempt "request_id::text = '$RID_CRASH' and http_status = 200 and final")" 1 \
 	"after kill -9: one accepted attempt is recorded"
 
+# --- the signature, verified by the npm standardwebhooks package (as in t_e2e_signature.sh) ------------------
+# webhooks_ready: the verifier and its node_modules, in the source tree when it
+# is writable (installed once, reused), else in the temporary directory
+webhooks_ready() {
+	if ! command -v npm >/dev/null 2>&1 || ! command -v node >/dev/null 2>&1; then
+		return 1
+	fi
+	WH=$top_srcdir/tests/webhooks
+	if [ ! -w "$WH" ]; then
+		mkdir -p "$TL_DIR/webhooks"
+		cp "$WH/package.json" "$WH/package-lock.json" "$WH/verify.js" "$WH/receiver.js" "$TL_DIR/webhooks/"
+		WH=$TL_DIR/webhooks
+	fi
+	DEMO_WEBHOOKS_DIR=$WH
+	(cd "$WH" && node -e 'require("standardwebhooks").Webhook' >/dev/null 2>&1) ||
+		(cd "$WH" && npm ci --no-audit --no-fund --loglevel=error) >"$TL_DIR/npm.out" 2>&1
+}
+if webhooks_ready; then
+	demo_node_receiver_start
+	set_failure_url "$NODE_RECEIVER/failed"
+	reload
+	demo_request validDriverToken123 "$FAILING/cb"; RID_NODE=$DEMO_RID
+	failed "$RID_NODE" "the node receiver as the operator endpoint"
+	node_got_one() { curl -sS --max-time 5 -o "$TL_DIR/node.json" "$NODE_RECEIVER/received" && [ "$(tl_json '#' "$TL_DIR/node.json")" -ge 1 ]; }
+	tl_poll 10 node_got_one || tl_diag "the node receiver got no notice within 10 s"
+	OUT=$(cd "$WH" && node verify.js "$TL_DIR/node.json" "$SECRET" "whsec_$(head -c 32 /dev/urandom | base64 | tr -d '\n')" 2>&1)
+	tl_diag "verify.js: $OUT"
+	tl_like "$OUT" '^[0-9a-f-]{36} signatures=1 all=ok,No_matching_signature_found each=1 ' \
+		"standardwebhooks verifies the notice's signature with callback.signing_secret and refuses another secret"
+	tl_check "a tampered notice is refused" sh -c "! printf '%s' '$OUT' | grep -q TAMPERED_ACCEPTED"
+else
+	tl_diag "SKIP: no node/npm or standardwebhooks could not be installed: the signature was checked by the demo receiver only"
+	[ -f "$TL_DIR/npm.out" ] && tl_diag_file "$TL_DIR/npm.out"
+fi
+
 # --- unset: nothing is sent --------------------------------------------------------------------------------
 set_failure_url ""
 reload
@@ -198,6 +234,8 @@ else
 fi
 tl_is "$(notices "$OPS" "$RID_OFF")|$(notices "$OPS_FLAKY" "$RID_OFF")|$(tl_count failure_notice_attempt "request_id::text = '$RID_OFF'")" \
 	"0|0|0" "failure_url unset: no notice is sent or attempted"
+[ -z "$NODE_RECEIVER" ] || tl_is "$(curl -sS --max-time 5 "$NODE_RECEIVER/received" | perl -MJSON::PP -e 'local $/; print scalar @{ decode_json(<STDIN>) }')" 1 \
+	"failure_url unset: the last operator endpoint got nothing more"
 tl_check "failure_url unset: nothing is left waiting in the subscription" settled
 tl_is "$(metric "chargegate_failure_notifications_skipped_total{}")" 1 "/metrics counts the notice not sent"
 tl_daemon_alive "chargegated runs through it all"
