@@ -241,4 +241,30 @@ tl_is "$(metric "chargegate_failure_notifications_skipped_total{}")" 1 "/metrics
 tl_daemon_alive "chargegated runs through it all"
 tl_stop_daemon
 
+# --- an upgrade to schema 13 announces no failure of the past ------------------------------------------------
+# back to version 11 (no failure_notice subscription, no attempt table), with
+# every failure above still on the callback_delivery topic
+tl_sql "begin;
+	delete from chargegate.subscription_batch where subscription = 'failure_notice';
+	delete from chargegate.handled_event where subscription = 'failure_notice';
+	delete from chargegate.subscription where name = 'failure_notice';
+	drop table chargegate.failure_notice_attempt;
+	delete from chargegate.schema_version where version > 11;
+	commit;" >/dev/null || tl_bail "could not set up the version-11 database"
+OLD=$(tl_count topic_message "topic = 'callback_delivery' and event_type = 'CallbackFailed' and (payload ->> 'final')::boolean")
+tl_check "(the topic holds the $OLD final failures of the requests above)" test "$OLD" -ge 6
+tl_migrate
+tl_is "$TL_RC" 0 "chargegatectl migrate upgrades a version-11 database"
+tl_check "upgrade: the past outcomes are not queued for the new subscription (as stranded messages)" settled
+set_failure_url "$OPS/failed"
+BEFORE=$(demo_received_count "$OPS")
+daemon || tl_bail "chargegated did not start after the upgrade"
+demo_request validDriverToken123 "$GONE/cb"; RID_NEW=$DEMO_RID
+failed "$RID_NEW" "after the upgrade"
+tl_poll 10 notices_at_least "$OPS" "$RID_NEW" 1 || tl_diag "no notice within 10 s"
+tl_poll 10 settled
+tl_is "$(demo_received_count "$OPS")" $((BEFORE + 1)) \
+	"upgrade: the operator endpoint gets the new failure's notice and none of the $OLD past ones"
+tl_stop_daemon
+
 tl_done
