@@ -155,6 +155,7 @@ static void sender_settings_fill(struct Daemon *d)
 		.timeout_ms = d->cfg.callback_timeout_ms,
 		.schedule_ms = d->cfg.callback_retry_schedule_ms,
 		.schedule_len = d->cfg.callback_retry_schedule_len,
+		.max_retry_after_ms = d->cfg.callback_max_retry_after_ms,
 		.max_in_flight = d->cfg.callback_per_destination_concurrency,
 		.key = d->cb.key,
 		.previous_key = d->cb.previous_key,

@@ -89,6 +89,17 @@ static enum NoticeResult result_of(const struct HttpClientResponse *r, int attem
 	return attempt <= schedule_len ? NOTICE_RETRYING : NOTICE_GIVEN_UP;
 }
 
+/* The schedule's next delay, jittered; a 429 or 503 may ask for longer (capped), as for callbacks. */
+static int64_t retry_delay_ms(const struct FailureNoticeSettings *st, int attempt, const struct HttpClientResponse *r)
+{
+	int64_t delay = clock_jitter_by(st->schedule_ms[attempt - 1], RETRY_JITTER_PCT, clock_random32());
+	int64_t asked = r->retry_after_ms < st->max_retry_after_ms ? r->retry_after_ms : st->max_retry_after_ms;
+
+	if (r->error == HTTPC_OK && (r->status == 429 || r->status == 503) && asked > delay)
+		delay = asked;
+	return delay;
+}
+
 static struct json_object *attempt_item(const struct NoticeCall *call, const struct HttpClientResponse *r,
 					enum NoticeResult result)
 {
@@ -121,9 +132,7 @@ static void settle_one(struct NoticeCall *call, const struct HttpClientResponse 
 	httpclient_error_class_name(r, cls, sizeof(cls));
 	if (result == NOTICE_RETRYING) {
 		snprintf(why, sizeof(why), "failure notice not accepted: %s", cls);
-		consumer_retry(nb->b, call->index,
-			       clock_jitter_by(st->schedule_ms[call->attempt - 1], RETRY_JITTER_PCT, clock_random32()),
-			       why);
+		consumer_retry(nb->b, call->index, retry_delay_ms(st, call->attempt, r), why);
 	} else {
 		consumer_done(nb->b, call->index);
 	}

@@ -41,6 +41,7 @@ struct FailureNoticeSettings {
 	int64_t timeout_ms;		/* callback.timeout */
 	const int64_t *schedule_ms;	/* callback.retry_schedule: delays before attempts 2, 3, ... */
 	int schedule_len;
+	int64_t max_retry_after_ms;	/* callback.max_retry_after: cap on a Retry-After */
 	int max_in_flight;		/* callback.per_destination_concurrency */
 	const struct SigningKey *key;		/* NULL: unsigned */
 	const struct SigningKey *previous_key;	/* NULL unless rotating */

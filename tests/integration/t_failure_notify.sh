@@ -3,12 +3,14 @@
 # (retries spent, or 410 Gone) the operator's endpoint receives exactly one
 # signed CallbackDeliveryFailed summary with the request, the destination,
 # the attempts and the last error; a failing operator endpoint is retried on
-# callback.retry_schedule with the same webhook-id; a daemon killed while the
+# callback.retry_schedule with the same webhook-id (Retry-After honoured, given
+# up when the schedule is spent); a daemon killed while the
 # notice is on its way sends it after its restart, once; a delivered request
 # sends none; a hanging operator endpoint does not hold up drivers'
 # callbacks; the signature verifies with the npm standardwebhooks package;
 # with the key unset (a reload) nothing is sent.  Every attempt is
-# recorded in chargegate.failure_notice_attempt and counted in /metrics.
+# recorded in chargegate.failure_notice_attempt and counted in /metrics.  An
+# upgrade to schema 13 announces none of the failures already on the topic.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
@@ -31,6 +33,8 @@ demo_receiver_start --secret "$SECRET"
 OPS=$DEMO_RECEIVER
 demo_receiver_start --secret "$SECRET" --fail-first 2
 OPS_FLAKY=$DEMO_RECEIVER
+demo_receiver_start --secret "$SECRET" --status 503 --retry-after 1
+OPS_BUSY=$DEMO_RECEIVER
 demo_tarpit_start
 TARPIT=$DEMO_TARPIT
 
@@ -154,6 +158,30 @@ tl_is "$(notice_attempts "$RID_FLAKY")" "1:false:http_500 2:false:http_500 3:tru
 	"flaky operator endpoint: the attempts are recorded, the last one final"
 tl_is "$(metric 'chargegate_failure_notifications_total{result="failed"}')" 2 "/metrics counts the two failed attempts"
 
+# --- the operator endpoint never accepts: Retry-After, then given up ------------------------------------------
+set_failure_url "$OPS_BUSY/failed"
+reload
+demo_request validDriverToken123 "$FAILING/cb"; RID_BUSY=$DEMO_RID
+failed "$RID_BUSY" "a busy operator endpoint"
+tl_poll 10 notices_at_least "$OPS_BUSY" "$RID_BUSY" $ATTEMPTS || tl_diag "fewer than $ATTEMPTS notice attempts within 10 s"
+tl_poll 10 settled
+tl_is "$(notices "$OPS_BUSY" "$RID_BUSY")" $ATTEMPTS "busy operator endpoint: $ATTEMPTS attempts, then no more"
+GAPS=$(perl -MJSON::PP -e '
+	open(my $fh, "<:raw", $ARGV[0]) or die; local $/;
+	my @t = sort { $a <=> $b } map { $_->{received_at_ms} } @{ decode_json(<$fh>) };
+	print join(" ", map { $t[$_] - $t[$_ - 1] } 1 .. $#t), "\n";
+' "$E")
+# shellcheck disable=SC2086 # one gap per word
+if [ "$(echo $GAPS | wc -w)" = 2 ] && [ "${GAPS% *}" -ge 950 ] && [ "${GAPS#* }" -ge 950 ]; then
+	tl_ok "busy operator endpoint: each retry waits for Retry-After (1 s), not the $SCHEDULE schedule"
+else
+	tl_not_ok "busy operator endpoint: each retry waits for Retry-After (1 s), not the $SCHEDULE schedule" "gaps: $GAPS ms"
+fi
+tl_is "$(notice_attempts "$RID_BUSY")" "1:false:http_503 2:false:http_503 3:true:http_503" \
+	"busy operator endpoint: the last attempt is recorded as final"
+tl_is "$(metric 'chargegate_failure_notifications_total{result="given_up"}')" 1 "/metrics counts the notice given up"
+tl_check "the log says the notice was given up" grep -q "failure notice: request $RID_BUSY: not delivered to callback.failure_url, given up after $ATTEMPTS attempts" "$TL_DAEMON_LOG"
+
 # --- a hanging operator endpoint, then kill -9 ------------------------------------------------------------
 set_failure_url "$TARPIT/failed"
 reload
@@ -252,7 +280,7 @@ tl_sql "begin;
 	delete from chargegate.schema_version where version > 11;
 	commit;" >/dev/null || tl_bail "could not set up the version-11 database"
 OLD=$(tl_count topic_message "topic = 'callback_delivery' and event_type = 'CallbackFailed' and (payload ->> 'final')::boolean")
-tl_check "(the topic holds the $OLD final failures of the requests above)" test "$OLD" -ge 6
+tl_check "(the topic holds the $OLD final failures of the requests above)" test "$OLD" -ge 7
 tl_migrate
 tl_is "$TL_RC" 0 "chargegatectl migrate upgrades a version-11 database"
 tl_check "upgrade: the past outcomes are not queued for the new subscription (as stranded messages)" settled
