@@ -21,6 +21,7 @@
 #include "infra/sdnotify.h"
 #include "infra/signing.h"
 #include "notification/retry.h"
+#include "notification/failurenotice.h"
 #include "notification/sender.h"
 #include "queue/consumer.h"
 #include "queue/pgtransport.h"
@@ -71,9 +72,11 @@ struct Daemon {
 	struct QueueStats *queuestats;	/* backlog gauges for /metrics */
 	struct CallbackPolicy cb;
 	struct SenderSettings sender_settings;
+	struct FailureNoticeSettings notice_settings;
 	struct AuthzWorker *authz;
 	struct Sender *sender;
 	struct RetryScheduler *retry;
+	struct FailureNotices *notices;
 	struct RequestStatus *status;
 	struct Ingest *ingest;
 	struct Api *api;
@@ -153,6 +156,16 @@ static void sender_settings_fill(struct Daemon *d)
 		.schedule_len = d->cfg.callback_retry_schedule_len,
 		.max_retry_after_ms = d->cfg.callback_max_retry_after_ms,
 		.policy = d->cb.policy,
+		.key = d->cb.key,
+		.previous_key = d->cb.previous_key,
+	};
+	d->notice_settings = (struct FailureNoticeSettings){
+		.url = d->cfg.callback_failure_url,
+		.timeout_ms = d->cfg.callback_timeout_ms,
+		.schedule_ms = d->cfg.callback_retry_schedule_ms,
+		.schedule_len = d->cfg.callback_retry_schedule_len,
+		.max_retry_after_ms = d->cfg.callback_max_retry_after_ms,
+		.max_in_flight = d->cfg.callback_per_destination_concurrency,
 		.key = d->cb.key,
 		.previous_key = d->cb.previous_key,
 	};
@@ -236,8 +249,9 @@ static void check_schema(const struct Config *cfg)
 
 static int busy_work(const struct Daemon *d)
 {
-	int n = httpserver_pending(d->http) + admin_pending(d->admin) + ingest_pending(d->ingest) + authz_worker_busy(d->authz) +
-		sender_busy(d->sender) + retry_scheduler_busy(d->retry) + request_status_busy(d->status);
+	int n = httpserver_pending(d->http) + admin_pending(d->admin) + ingest_pending(d->ingest) +
+		authz_worker_busy(d->authz) + sender_busy(d->sender) + retry_scheduler_busy(d->retry) +
+		failure_notices_busy(d->notices) + request_status_busy(d->status);
 
 	for (int i = 0; i < NTOPICS; i++)
 		n += relay_busy(d->relays[i]);
@@ -393,6 +407,7 @@ static void setup_contexts(struct Daemon *d)
 				    d->cfg.authorization_timeout_ms, d->cfg.authorization_concurrency);
 	d->sender = sender_new(d->base, d->transport, d->queue_pool, &d->qs, &d->sender_settings);
 	d->retry = retry_scheduler_new(d->base, d->transport, &d->qs);
+	d->notices = failure_notices_new(d->base, d->transport, &d->qs, &d->notice_settings);
 	d->status = request_status_new(d->base, d->transport, &d->qs);
 }
 
@@ -503,6 +518,7 @@ static void daemon_cleanup(struct Daemon *d)
 	 */
 	authz_worker_cancel(d->authz);
 	sender_cancel(d->sender);
+	failure_notices_cancel(d->notices);
 	pgpool_free(d->pool);
 	ingest_free(d->ingest);
 	api_free(d->api);
@@ -514,6 +530,7 @@ static void daemon_cleanup(struct Daemon *d)
 	authz_worker_free(d->authz);
 	sender_free(d->sender);
 	retry_scheduler_free(d->retry);
+	failure_notices_free(d->notices);
 	request_status_free(d->status);
 	for (int i = 0; i < NTOPICS; i++)
 		relay_free(d->relays[i]);

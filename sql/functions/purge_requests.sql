@@ -4,8 +4,8 @@
 -- Request retention (DESIGN §6, request.retention): deletes up to p_limit
 -- requests that are over (delivered or delivery_failed) and have not changed
 -- for p_retention_ms milliseconds, with everything that hangs off them:
--- their authorization audit rows, callback delivery attempts and
--- idempotency keys (the key's foreign key cascades).  Requests still on their
+-- their authorization audit rows, callback delivery attempts, failure-notice
+-- attempts and idempotency keys (the key's foreign key cascades).  Requests still on their
 -- way (accepted, decided) stay, however old.  API keys stay: a revoked key's
 -- row is small and names who made the requests that are left.
 --
@@ -52,6 +52,10 @@ BEGIN
     DELETE FROM chargegate.callback_delivery_attempt c WHERE c.request_id = ANY (v_ids);
     GET DIAGNOSTICS v_n = ROW_COUNT;
     table_name := 'callback_delivery_attempt'; deleted := v_n; RETURN NEXT;
+
+    DELETE FROM chargegate.failure_notice_attempt f WHERE f.request_id = ANY (v_ids);
+    GET DIAGNOSTICS v_n = ROW_COUNT;
+    table_name := 'failure_notice_attempt'; deleted := v_n; RETURN NEXT;
 
     DELETE FROM chargegate.idempotency_key k WHERE k.request_id = ANY (v_ids);
     GET DIAGNOSTICS v_n = ROW_COUNT;

@@ -7,7 +7,10 @@
 -- the error class, next_attempt_at or final).  p_items is a JSON array of
 -- objects: request_id, webhook_id, attempt, callback_url, station_id,
 -- driver_token, status, reason, http_status, latency_ms, error_class,
--- response_body, success, final, next_attempt_in_ms.  The next attempt's
+-- response_body, error_detail, success, final, next_attempt_in_ms.  A final
+-- CallbackFailed also carries what the operator's failure notice reports
+-- (callback.failure_url): detail (the answer's start, or the transport
+-- error) and failed_at.  The next attempt's
 -- time is now() + next_attempt_in_ms: the database's clock, the one the
 -- relay compares it with, whatever the clock of the daemon that sent it.
 CREATE OR REPLACE FUNCTION chargegate.record_callback_attempts(p_items jsonb)
@@ -20,7 +23,7 @@ AS $function$
         SELECT * FROM jsonb_to_recordset(p_items) AS x(
             request_id uuid, webhook_id uuid, attempt integer, callback_url text, station_id text,
             driver_token text, status text, reason text, http_status integer, latency_ms integer,
-            error_class text, response_body text, success boolean, final boolean,
+            error_class text, response_body text, error_detail text, success boolean, final boolean,
             next_attempt_in_ms bigint)
     ), timed AS (
         SELECT i.*, now() + make_interval(secs => i.next_attempt_in_ms / 1000.0) AS next_attempt_at
@@ -40,7 +43,10 @@ AS $function$
                    'http_status', http_status, 'error_class', error_class, 'final', final,
                    'next_attempt_at', next_attempt_at, 'callback_url', callback_url,
                    'station_id', station_id, 'driver_token', driver_token, 'status', status,
-                   'reason', reason))
+                   'reason', reason)
+                   || CASE WHEN final AND NOT success THEN jsonb_strip_nulls(jsonb_build_object(
+                          'detail', left(coalesce(response_body, error_detail), 1024), 'failed_at', now()))
+                      ELSE '{}' END)
           FROM timed
         RETURNING 1
     )

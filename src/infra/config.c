@@ -7,6 +7,7 @@
 
 #include "infra/alloc.h"
 #include "infra/log.h"
+#include "infra/url.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -35,6 +36,7 @@ enum CfType {
 	CF_TYPE_DURATION_LIST,	/* int64_t[] + int count; elements within [min, max] */
 	CF_TYPE_STRING_LIST,	/* char *[] + int count; elements checked by check() */
 	CF_TYPE_ENUM,		/* char *, one of allowed[] */
+	CF_TYPE_URL,		/* char *, NULL when unset; an absolute http(s) URL (url_check_callback) */
 };
 
 /*
@@ -83,6 +85,8 @@ struct CfKey {
 #define CF_STRLIST(sec, key, def, chk, what, reload, f, n, help) \
 	{ sec, key, CF_TYPE_STRING_LIST, def, reload, help, .offset = FIELD(f, char **), \
 	  .len_offset = FIELD(n, int), .max_items = CAPACITY(f), .check = (chk), .elem_name = (what) }
+#define CF_URL(sec, key, reload, f, help) \
+	{ sec, key, CF_TYPE_URL, NULL, reload, help, .offset = FIELD(f, char *) }
 #define CF_ENUM(sec, key, def, values, reload, f, help) \
 	{ sec, key, CF_TYPE_ENUM, def, reload, help, .offset = FIELD(f, char *), .allowed = (values) }
 
@@ -159,6 +163,9 @@ static const struct CfKey keys[] = {
 	       "consecutive failed deliveries to a destination that pause it"),
 	CF_DUR("callback", "circuit_cooldown", "30s", 1, MS_DAY, RELOAD, callback_circuit_cooldown_ms,
 	       "how long a paused destination waits before one probe delivery decides whether it is healthy"),
+	CF_URL("callback", "failure_url", RELOAD, callback_failure_url,
+	       "operator endpoint (http or https URL) that receives a signed CallbackDeliveryFailed summary when "
+	       "a request becomes delivery_failed; unset: none is sent"),
 
 	CF_DUR("queue", "lease", "30s", 1, MS_DAY, RESTART, queue_lease_ms,
 	       "how long a claimed message stays with its consumer before another daemon may take it"),
@@ -490,6 +497,19 @@ static bool set_secret(struct Config *cfg, const struct CfKey *k, const char *va
 	return true;
 }
 
+/* An empty URL means "unset"; any other must be one a callback could have (DESIGN §3). */
+static bool set_url(struct Config *cfg, const struct CfKey *k, const char *value, struct Why *w)
+{
+	char reason[256], name[96], val[96];
+
+	if (*value && !url_check_callback(value, strlen(value), NULL, reason, sizeof(reason))) {
+		key_name(k, name, sizeof(name));
+		return why(w, "invalid URL \"%s\" for %s: %s", shown(val, sizeof(val), value), name, reason);
+	}
+	replace_string(field_ptr(cfg, k->offset), *value ? value : NULL);
+	return true;
+}
+
 static bool set_int(struct Config *cfg, const struct CfKey *k, const char *value, struct Why *w)
 {
 	char name[96], val[96];
@@ -672,6 +692,8 @@ static bool set_value(struct Config *cfg, const struct CfKey *k, const char *val
 		return set_string_list(cfg, k, value, w);
 	case CF_TYPE_ENUM:
 		return set_enum(cfg, k, value, w);
+	case CF_TYPE_URL:
+		return set_url(cfg, k, value, w);
 	}
 	return why(w, "internal error: key %s.%s has an unknown type", k->section, k->key);
 }
@@ -767,6 +789,7 @@ void config_free(struct Config *cfg)
 		case CF_TYPE_STRING:
 		case CF_TYPE_SECRET:
 		case CF_TYPE_ENUM:
+		case CF_TYPE_URL:
 			replace_string(field_ptr(cfg, k->offset), NULL);
 			break;
 		case CF_TYPE_STRING_LIST:
@@ -1097,6 +1120,7 @@ static bool values_eq(const struct CfKey *k, const struct Config *a, const struc
 	case CF_TYPE_STRING:
 	case CF_TYPE_SECRET:
 	case CF_TYPE_ENUM:
+	case CF_TYPE_URL:
 		return str_eq(*(char *const *)fa, *(char *const *)fb);
 	case CF_TYPE_INT:
 		return *(const int *)fa == *(const int *)fb;
@@ -1168,6 +1192,9 @@ static void describe_type(const struct CfKey *k, char *buf, size_t bufsize)
 		break;
 	case CF_TYPE_SECRET:
 		snprintf(buf, bufsize, "secret string, unset by default");
+		break;
+	case CF_TYPE_URL:
+		snprintf(buf, bufsize, "http or https URL, unset by default");
 		break;
 	case CF_TYPE_INT:
 		snprintf(buf, bufsize, "integer %" PRId64 "..%" PRId64, k->min, k->max);

@@ -51,6 +51,7 @@ struct Config {
 	int callback_per_destination_concurrency;
 	int callback_circuit_failures;
 	int64_t callback_circuit_cooldown_ms;
+	char *callback_failure_url;	/* NULL: no failure notifications */
 	/* [queue] */
 	int64_t queue_lease_ms;
 	int64_t queue_poll_interval_ms;

@@ -15,7 +15,7 @@
 #include <stdio.h>
 
 /* The schema version this build needs: the highest sql/NNN_*.sql. */
-#define CHARGEGATE_SCHEMA_VERSION 12
+#define CHARGEGATE_SCHEMA_VERSION 13
 
 /*
  * One query returning the applied version as its only value; it fails (an

@@ -117,6 +117,8 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 		json_set_int(item, "http_status", r->status);
 	if (!success)
 		json_set_string(item, "error_class", httpclient_error_class_name(r, cls, sizeof(cls)));
+	if (r->error != HTTPC_OK && r->error_text && r->error_text[0])
+		json_set_string(item, "error_detail", r->error_text);	/* the failure notice's detail */
 	if (r->body_len > 0)
 		json_set(item, "response_body",
 			 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len

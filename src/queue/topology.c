@@ -32,6 +32,8 @@ static const struct {
 	[SUB_REQUEST_STATUS_DECISIONS] = { "request_status_decisions", TOPIC_AUTHORIZATION_DECISION_CALLBACK,
 					   NO_OUTBOX },
 	[SUB_REQUEST_STATUS_DELIVERIES] = { "request_status_deliveries", TOPIC_CALLBACK_DELIVERY, NO_OUTBOX },
+	/* writes attempt rows only: a failed notice never publishes another */
+	[SUB_FAILURE_NOTICE] = { "failure_notice", TOPIC_CALLBACK_DELIVERY, NO_OUTBOX },
 };
 
 const char *topology_outbox(enum TopicId t)

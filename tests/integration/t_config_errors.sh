@@ -62,7 +62,8 @@ awk '
 for k in database.url http.listen authorization.url authorization.timeout callback.timeout \
 	callback.retry_schedule callback.signing_secret callback.allow_private_networks \
 	queue.lease queue.poll_interval queue.max_attempts queue.retention transport.kind \
-	kafka.bootstrap_servers kafka.topic_prefix log.level log.format admin.listen; do
+	kafka.bootstrap_servers kafka.topic_prefix log.level log.format admin.listen \
+	callback.failure_url; do
 	tl_check "--help-config lists $k" grep -qx "$k" "$TL_DIR/keys"
 done
 
@@ -123,6 +124,9 @@ bad_file "a duration without a unit" 2 timeout "[authorization]
 timeout = 3"
 bad_file "a malformed boolean" 2 maybe "[callback]
 allow_private_networks = maybe"
+bad_file "a failure_url that is not an http URL" 3 "ftp://ops.example" "[callback]
+timeout = 2s
+failure_url = ftp://ops.example/failed"
 bad_file "a malformed integer" 2 ten "[queue]
 max_attempts = ten"
 bad_file "an unknown log level" 4 loud "[http]

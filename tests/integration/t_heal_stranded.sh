@@ -63,7 +63,11 @@ tl_sql "
 	drop table chargegate.api_key;
 	-- and 009
 	drop index chargegate.charging_session_request_finished_idx;
-	-- 010 (roles) and 011 (a constraint) run again as they are
+	-- 010 (roles) and 011 (a constraint) run again as they are; 012 and 013
+	drop view chargegate.open_circuits;
+	drop table chargegate.destination_circuit;
+	delete from chargegate.subscription where name = 'failure_notice';
+	drop table chargegate.failure_notice_attempt;
 	delete from chargegate.schema_version where version > 6;
 " >/dev/null || tl_bail "could not set up the version-6 database"
 tl_is "$(tl_sql "select max(version) from chargegate.schema_version")" 6 "(the database is at version 6)"
@@ -77,7 +81,7 @@ tl_check "and says what it re-queued" grep -q 're-queued 1 stranded messages for
 tl_check "and what it wrote again" grep -q 'written again: 1 lost StartChargingSessionRequestCommand and 1 lost AuthorizationDecisionCallback' \
 	"$TL_DIR/migrate.out"
 tl_is "$(tl_sql "select string_agg(name, ',' order by name) from chargegate.subscription where builtin")" \
-	"authorization,notification,notification_retry,request_status_decisions,request_status_deliveries,retry_scheduler" \
+	"authorization,failure_notice,notification,notification_retry,request_status_decisions,request_status_deliveries,retry_scheduler" \
 	"the built-in subscriptions are marked"
 tl_is "$(tl_sql "select count(*) from chargegate.subscription_batch b join chargegate.topic_message m
                   on m.id = any (b.message_ids) where b.subscription = 'authorization' and m.aggregate_id = '$A'")" 1 \

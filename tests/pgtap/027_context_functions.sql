@@ -82,7 +82,7 @@ SELECT is(chargegate.record_callback_attempts($$[
      "latency_ms": 8, "success": true, "final": true},
     {"request_id": "00000000-0000-4000-8000-000000002703", "webhook_id": "00000000-0000-4000-8000-000000002723",
      "attempt": 10, "callback_url": "https://cpo.example/cb/3", "status": "allowed", "latency_ms": 3000,
-     "error_class": "timeout", "success": false, "final": true}
+     "error_class": "timeout", "error_detail": "no answer within 3000 ms", "success": false, "final": true}
   ]$$::jsonb), 3, 'record_callback_attempts records 3 attempts');
 SELECT results_eq(
     $$SELECT request_id, webhook_id, attempt, callback_url, http_status, latency_ms, error_class, response_body, final,
@@ -112,8 +112,10 @@ SELECT results_eq(
              ('00000000-0000-4000-8000-000000002703', 'CallbackFailed',
               '{"request_id": "00000000-0000-4000-8000-000000002703", "webhook_id": "00000000-0000-4000-8000-000000002723",
                 "attempt": 10, "error_class": "timeout", "final": true, "callback_url": "https://cpo.example/cb/3",
-                "status": "allowed"}')$$,
-    'one outcome event per attempt: CallbackFailed with what a retry needs, or CallbackDeliverySucceeded');
+                "status": "allowed", "detail": "no answer within 3000 ms"}'::jsonb
+              || jsonb_build_object('failed_at', now()))$$,
+    'one outcome event per attempt: CallbackFailed with what a retry needs (the final one with the detail and '
+    'time of the failure, for failure notices), or CallbackDeliverySucceeded');
 DROP TABLE c0;
 CREATE TEMPORARY TABLE c0 AS SELECT pg_temp.counts() AS c;
 SELECT throws_ok($$SELECT chargegate.record_callback_attempts('[

@@ -19,8 +19,9 @@ SELECT set_eq($$SELECT name, topic FROM chargegate.subscription WHERE builtin$$,
                        ('request_status_decisions', 'authorization_decision_callback'),
                        ('retry_scheduler', 'callback_delivery'),
                        ('request_status_deliveries', 'callback_delivery'),
-                       ('notification_retry', 'callback_retry')$$,
-              'the migrations create the six subscriptions of chargegate''s own consumers');
+                       ('notification_retry', 'callback_retry'),
+                       ('failure_notice', 'callback_delivery')$$,
+              'the migrations create the seven subscriptions of chargegate''s own consumers');
 SELECT is((SELECT count(*) FROM chargegate.topic t
             WHERE NOT EXISTS (SELECT 1 FROM chargegate.subscription s WHERE s.topic = t.name AND s.builtin)),
           0::bigint, 'every built-in topic has a built-in subscription');

@@ -20,6 +20,9 @@ INSERT INTO chargegate.authorization_audit (request_id, event_id, decision)
 SELECT request_id, gen_random_uuid(), 'allowed' FROM chargegate.charging_session_request;
 INSERT INTO chargegate.callback_delivery_attempt (request_id, webhook_id, attempt, callback_url, final)
 SELECT request_id, gen_random_uuid(), 1, callback_url, true FROM chargegate.charging_session_request;
+-- the failure notice of r2 (delivery_failed)
+INSERT INTO chargegate.failure_notice_attempt (request_id, webhook_id, attempt, failure_url, final)
+VALUES ('00000000-0000-4000-8000-000000000002', gen_random_uuid(), 1, 'https://ops.example/failed', true);
 INSERT INTO chargegate.idempotency_key (key, request_id)
 SELECT 'k-' || driver_token, request_id FROM chargegate.charging_session_request;
 
@@ -30,8 +33,9 @@ SELECT throws_ok($$SELECT * FROM chargegate.purge_requests(1000, 0)$$, '22023', 
 CREATE TEMPORARY TABLE first AS SELECT * FROM chargegate.purge_requests(60000, 3);
 SELECT results_eq($$SELECT table_name, deleted FROM first ORDER BY table_name$$,
                   $$VALUES ('authorization_audit', 3::bigint), ('callback_delivery_attempt', 3::bigint),
-                           ('charging_session_request', 3::bigint), ('idempotency_key', 3::bigint)$$,
-                  'a call deletes at most p_limit requests, with their audit rows, attempts and keys');
+                           ('charging_session_request', 3::bigint), ('failure_notice_attempt', 1::bigint),
+                           ('idempotency_key', 3::bigint)$$,
+                  'a call deletes at most p_limit requests, with their audit rows, attempts, notices and keys');
 SELECT results_eq($$SELECT request_id FROM chargegate.charging_session_request
                      WHERE status IN ('delivered', 'delivery_failed') AND updated_at < now() - interval '1 minute'$$,
                   $$VALUES ('00000000-0000-4000-8000-000000000004'::uuid)$$,

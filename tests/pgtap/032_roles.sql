@@ -2,7 +2,7 @@
 -- every grant of chargegate_app and chargegate_reader, nothing for PUBLIC,
 -- and what each role can and cannot do.
 BEGIN;
-SELECT plan(67);
+SELECT plan(68);
 
 SELECT has_role('chargegate_app', 'role chargegate_app exists');
 SELECT has_role('chargegate_reader', 'role chargegate_reader exists');
@@ -32,6 +32,7 @@ SELECT table_privs_are('chargegate', t, 'chargegate_app', p, format('chargegate_
     ('outbox_lease', ARRAY['DELETE', 'INSERT', 'SELECT', 'UPDATE']),
     ('authorization_audit', ARRAY['INSERT']),
     ('callback_delivery_attempt', ARRAY['INSERT']),
+    ('failure_notice_attempt', ARRAY['INSERT']),
     ('api_key', ARRAY[]::text[]),
     ('destination_circuit', ARRAY['DELETE', 'INSERT', 'SELECT', 'UPDATE']),
     ('open_circuits', ARRAY[]::text[]),
@@ -71,8 +72,8 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname),
           ARRAY['accept_requests', 'api_key_snapshot', 'apply_request_events', 'claim_messages', 'claim_outbox',
                 'defer_messages', 'ensure_subscription', 'extend_leases', 'mark_published', 'outbox_next_due_ms',
                 'purge_expired', 'purge_requests', 'recent_requests', 'record_authorizations',
-                'record_callback_attempts', 'record_circuit', 'record_handled', 'record_publish_error',
-                'relay_outbox',
+                'record_callback_attempts', 'record_circuit', 'record_failure_notices', 'record_handled',
+                'record_publish_error', 'relay_outbox',
                 'relay_outbox__authorization_decision_callback_outbox', 'relay_outbox__callback_delivery_outbox',
                 'relay_outbox__callback_retry_outbox', 'relay_outbox__charging_session_request_outbox',
                 'request_story', 'schedule_callback_retries', 'settle_batches', 'status_report', 'uuid_v7'],

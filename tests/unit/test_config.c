@@ -529,6 +529,27 @@ START_TEST(failure_leaves_config_freeable_and_free_is_idempotent)
 }
 END_TEST
 
+START_TEST(failure_url_is_an_http_url_or_unset)
+{
+	struct Config c;
+	struct TmpConf t;
+	char err[512];
+
+	ck_assert_msg(load_text(&c, "[callback]\nfailure_url = https://ops.example.com/failed\n", NULL, err,
+				sizeof(err), &t), "%s", err);
+	ck_assert_str_eq(c.callback_failure_url, "https://ops.example.com/failed");
+	config_free(&c);
+	ck_assert_msg(load_text(&c, "[callback]\nfailure_url =\n", NULL, err, sizeof(err), &t), "%s", err);
+	ck_assert_ptr_null(c.callback_failure_url);
+	config_free(&c);
+	expect_error("[callback]\n\nfailure_url = ftp://ops.example.com/failed\n", 3,
+		     "invalid URL \"ftp://ops.example.com/failed\" for callback.failure_url: must be an absolute "
+		     "http or https URL");
+	expect_error("[callback]\nfailure_url = /failed\n", 2,
+		     "invalid URL \"/failed\" for callback.failure_url: must be an absolute http or https URL");
+}
+END_TEST
+
 START_TEST(error_message_sanitizes_value)
 {
 	expect_error("[http]\nenabled = \x01yes\n", 2,
@@ -644,7 +665,7 @@ START_TEST(key_table_is_introspectable)
 	fclose(f);
 	config_for_each_key(count_key, &kc);
 	ck_assert_int_ge(kc.keys, 31);
-	ck_assert_int_eq(kc.secrets, 2);
+	ck_assert_int_eq(kc.secrets, 3);	/* unset by default: the two secrets and callback.failure_url */
 	ck_assert(kc.sample_mentions_all);
 	for (size_t i = 0; i < sizeof(design_keys) / sizeof(design_keys[0]); i++)
 		ck_assert_msg(config_key_exists(design_keys[i]), "DESIGN §6 key %s missing", design_keys[i]);
@@ -800,6 +821,7 @@ static Suite *config_suite(void)
 	tcase_add_test(errors, malformed_lines_are_errors);
 	tcase_add_test(errors, bad_duration_is_an_error);
 	tcase_add_test(errors, bad_bool_is_an_error);
+	tcase_add_test(errors, failure_url_is_an_http_url_or_unset);
 	tcase_add_test(errors, bad_int_is_an_error);
 	tcase_add_test(errors, bad_enum_is_an_error);
 	tcase_add_test(errors, bad_cidr_is_an_error);

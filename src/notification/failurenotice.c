@@ -1,0 +1,358 @@
+#include "autoconfig.h"
+
+#include "notification/failurenotice.h"
+
+#include "infra/alloc.h"
+#include "infra/clock.h"
+#include "infra/httpclient.h"
+#include "infra/json.h"
+#include "infra/log.h"
+#include "infra/metrics.h"
+#include "infra/signing.h"
+#include "queue/consumer.h"
+#include "queue/settings.h"
+#include "queue/topology.h"
+#include "queue/transport.h"
+
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The same as callbacks' (sender.c): retries spread, answers read at most this far. */
+#define RETRY_JITTER_PCT 20
+#define RESPONSE_MAX (64 * 1024)
+/* The failure's detail in a notice: enough to recognise the receiver's error page. */
+#define DETAIL_MAX 1024
+
+enum NoticeResult { NOTICE_DELIVERED, NOTICE_RETRYING, NOTICE_GIVEN_UP, NRESULTS };
+
+struct FailureNotices {
+	const struct FailureNoticeSettings *st;
+	struct HttpClient *http;	/* its own: notices never take a driver's callback slot */
+	struct Consumer *consumer;
+	int in_flight;
+	uint64_t *results[NRESULTS];
+	uint64_t *skipped;		/* final failures acknowledged while failure_url was unset */
+};
+
+struct NoticeBatch {
+	struct FailureNotices *f;
+	struct ConsumerBatch *b;
+	struct json_object *items;	/* one failure_notice_attempt per POST */
+	int outstanding;
+};
+
+struct NoticeCall {
+	struct NoticeBatch *nb;
+	int index;
+	int attempt;
+	char webhook_id[37];
+	char request_id[64];
+	char *url;		/* as configured when it was sent: a reload may change it meanwhile */
+	char *body;
+};
+
+static void batch_finish(struct NoticeBatch *nb)
+{
+	if (json_object_array_length(nb->items) > 0) {
+		const char *text = json_to_text(nb->items, NULL);
+
+		consumer_add_step(nb->b, "SELECT chargegate.record_failure_notices($1::jsonb)", 1, &text);
+	}
+	consumer_batch_finish(nb->b);
+	json_object_put(nb->items);
+	free(nb);
+}
+
+static void call_end(struct NoticeCall *call)
+{
+	struct NoticeBatch *nb = call->nb;
+
+	nb->f->in_flight--;
+	consumer_wake(nb->f->consumer);
+	free(call->url);
+	free(call->body);
+	free(call);
+	if (--nb->outstanding == 0)
+		batch_finish(nb);
+}
+
+/* 2xx is done, 410 Gone is final (DESIGN §5); otherwise the schedule decides. */
+static enum NoticeResult result_of(const struct HttpClientResponse *r, int attempt, int schedule_len)
+{
+	if (r->error == HTTPC_OK && r->status >= 200 && r->status <= 299)
+		return NOTICE_DELIVERED;
+	if (r->error == HTTPC_OK && r->status == 410)
+		return NOTICE_GIVEN_UP;
+	return attempt <= schedule_len ? NOTICE_RETRYING : NOTICE_GIVEN_UP;
+}
+
+/* The schedule's next delay, jittered; a 429 or 503 may ask for longer (capped), as for callbacks. */
+static int64_t retry_delay_ms(const struct FailureNoticeSettings *st, int attempt, const struct HttpClientResponse *r)
+{
+	int64_t delay = clock_jitter_by(st->schedule_ms[attempt - 1], RETRY_JITTER_PCT, clock_random32());
+	int64_t asked = r->retry_after_ms < st->max_retry_after_ms ? r->retry_after_ms : st->max_retry_after_ms;
+
+	if (r->error == HTTPC_OK && (r->status == 429 || r->status == 503) && asked > delay)
+		delay = asked;
+	return delay;
+}
+
+static struct json_object *attempt_item(const struct NoticeCall *call, const struct HttpClientResponse *r,
+					enum NoticeResult result)
+{
+	struct json_object *item = json_new_object();
+	char cls[HTTPCLIENT_CLASS_SIZE];
+
+	json_set_string(item, "request_id", call->request_id);
+	json_set_string(item, "webhook_id", call->webhook_id);
+	json_set_int(item, "attempt", call->attempt);
+	json_set_string(item, "failure_url", call->url);
+	json_set_int(item, "latency_ms", r->latency_ms);
+	json_set(item, "final", json_object_new_boolean(result != NOTICE_RETRYING));
+	if (r->error == HTTPC_OK)
+		json_set_int(item, "http_status", r->status);
+	if (result != NOTICE_DELIVERED)
+		json_set_string(item, "error_class", httpclient_error_class_name(r, cls, sizeof(cls)));
+	if (r->body_len > 0)
+		json_set(item, "response_body",
+			 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
+											 : HTTPCLIENT_STORED_BODY_MAX));
+	return item;
+}
+
+static void settle_one(struct NoticeCall *call, const struct HttpClientResponse *r, enum NoticeResult result)
+{
+	struct NoticeBatch *nb = call->nb;
+	const struct FailureNoticeSettings *st = nb->f->st;
+	char cls[HTTPCLIENT_CLASS_SIZE], why[HTTPCLIENT_CLASS_SIZE + 64];
+
+	httpclient_error_class_name(r, cls, sizeof(cls));
+	if (result == NOTICE_RETRYING) {
+		snprintf(why, sizeof(why), "failure notice not accepted: %s", cls);
+		consumer_retry(nb->b, call->index, retry_delay_ms(st, call->attempt, r), why);
+	} else {
+		consumer_done(nb->b, call->index);
+	}
+	(*nb->f->results[result])++;
+	if (result == NOTICE_DELIVERED)
+		log_info("failure notice: request %s attempt %d: delivered", call->request_id, call->attempt);
+	else
+		log_warning("failure notice: request %s attempt %d: %s%s%s%s", call->request_id, call->attempt, cls,
+			    r->error_text && r->error_text[0] ? " (" : "", r->error_text ? r->error_text : "",
+			    r->error_text && r->error_text[0] ? ")" : "");
+	if (result == NOTICE_GIVEN_UP)
+		/* not the URL itself: its query may hold the operator's token */
+		log_error("failure notice: request %s: not delivered to callback.failure_url, given up after %d attempts",
+			  call->request_id, call->attempt);
+}
+
+static void answered(const struct HttpClientResponse *r, void *arg)
+{
+	struct NoticeCall *call = arg;
+	struct NoticeBatch *nb = call->nb;
+	enum NoticeResult result;
+
+	if (r->error == HTTPC_ERR_CANCELLED) {
+		/* shutting down: the notice goes back to the queue, no attempt recorded */
+		consumer_retry(nb->b, call->index, 0, "daemon stopped before the failure notice was answered");
+	} else {
+		result = result_of(r, call->attempt, nb->f->st->schedule_len);
+		json_append(nb->items, attempt_item(call, r, result));
+		settle_one(call, r, result);
+	}
+	call_end(call);
+}
+
+static void add_header(const char **headers, int *n, char *storage, size_t size, const char *name, const char *value)
+{
+	snprintf(storage, size, "%s: %s", name, value);
+	headers[(*n)++] = storage;
+}
+
+/* Standard Webhooks, as callbacks are sent (sender.c): a fresh timestamp on every attempt. */
+static void post(struct NoticeCall *call)
+{
+	const struct FailureNoticeSettings *st = call->nb->f->st;
+	char ts[24], idh[80], tsh[48], sigh[SIGNING_HEADER_SIZE + 32], sig[SIGNING_HEADER_SIZE];
+	const char *headers[8];
+	int n = 0;
+	struct HttpClientRequest req = { 0 };
+
+	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
+	headers[n++] = "Content-Type: application/json";
+	headers[n++] = "User-Agent: chargegate/" PACKAGE_VERSION;
+	add_header(headers, &n, idh, sizeof(idh), "webhook-id", call->webhook_id);
+	add_header(headers, &n, tsh, sizeof(tsh), "webhook-timestamp", ts);
+	if (st->key &&
+	    signing_header(st->key, st->previous_key, call->webhook_id, ts, call->body, strlen(call->body), sig))
+		add_header(headers, &n, sigh, sizeof(sigh), "webhook-signature", sig);
+	headers[n] = NULL;
+	req.url = call->url;
+	req.body = call->body;
+	req.body_len = strlen(call->body);
+	req.headers = headers;
+	req.timeout_ms = (long)st->timeout_ms;
+	req.max_response_bytes = RESPONSE_MAX;
+	req.policy = NULL;	/* the operator's own URL: see failurenotice.h */
+	httpclient_post(call->nb->f->http, &req, answered, call);
+}
+
+/* from's member `name` as to's member `as`: null when from lacks it, so the body's shape never changes. */
+static void copy_member(struct json_object *to, const char *as, struct json_object *from, const char *name)
+{
+	struct json_object *v = NULL;
+
+	json_object_object_get_ex(from, name, &v);
+	json_set(to, as, v ? json_object_get(v) : NULL);
+}
+
+/* The CallbackDeliveryFailed body (doc/operations.md), from the final CallbackFailed. */
+static char *notice_body(struct json_object *failed)
+{
+	struct json_object *body = json_new_object(), *last = json_new_object();
+	const char *detail = json_get_string(failed, "detail");
+	char *text;
+
+	json_set_string(body, "type", "CallbackDeliveryFailed");
+	copy_member(body, "request_id", failed, "request_id");
+	copy_member(body, "station_id", failed, "station_id");
+	copy_member(body, "callback_url", failed, "callback_url");
+	copy_member(body, "attempts", failed, "attempt");	/* the final attempt's number */
+	copy_member(last, "error_class", failed, "error_class");
+	copy_member(last, "http_status", failed, "http_status");
+	json_set(last, "detail", detail ? json_new_string_lossy(detail, strnlen(detail, DETAIL_MAX)) : NULL);
+	json_set(body, "last_error", last);
+	copy_member(body, "failed_at", failed, "failed_at");
+	text = xstrdup(json_to_text(body, NULL));
+	json_object_put(body);
+	return text;
+}
+
+static void send_notice(struct NoticeBatch *nb, int index, const struct QueueMessage *m, struct json_object *failed)
+{
+	struct NoticeCall *call = xcalloc(1, sizeof(*call));
+
+	call->nb = nb;
+	call->index = index;
+	/* the queue counts deliveries of this message: attempts of this notice */
+	call->attempt = m->attempts < 1 ? 1 : m->attempts;
+	snprintf(call->webhook_id, sizeof(call->webhook_id), "%s", m->event_id);
+	snprintf(call->request_id, sizeof(call->request_id), "%s", json_get_string(failed, "request_id"));
+	call->url = xstrdup(nb->f->st->url);
+	call->body = notice_body(failed);
+	nb->outstanding++;
+	nb->f->in_flight++;
+	post(call);
+}
+
+static bool is_final_failure(struct json_object *payload)
+{
+	return json_object_get_boolean(json_object_object_get(payload, "final")) &&
+	       json_get_string(payload, "request_id") != NULL;
+}
+
+static void handle_one(struct NoticeBatch *nb, int i)
+{
+	const struct QueueMessage *m = consumer_batch_message(nb->b, i);
+	struct json_object *payload = NULL;
+	char err[256];
+
+	if (strcmp(m->event_type, "CallbackFailed") != 0) {
+		consumer_done(nb->b, i);	/* successes need no notice */
+		return;
+	}
+	if (!json_parse_object(m->payload, strlen(m->payload), &payload, err, sizeof(err))) {
+		consumer_dead(nb->b, i, err);
+		return;
+	}
+	if (!is_final_failure(payload)) {
+		consumer_done(nb->b, i);	/* a retry follows */
+	} else if (!nb->f->st->url) {
+		consumer_done(nb->b, i);
+		(*nb->f->skipped)++;
+	} else {
+		send_notice(nb, i, m, payload);
+	}
+	json_object_put(payload);
+}
+
+static void handle(struct ConsumerBatch *b, void *arg)
+{
+	struct NoticeBatch *nb = xcalloc(1, sizeof(*nb));
+
+	nb->f = arg;
+	nb->b = b;
+	nb->items = json_new_array();
+	nb->outstanding = 1;	/* this loop's own: the batch cannot finish under it */
+	for (int i = 0; i < consumer_batch_count(b); i++)
+		handle_one(nb, i);
+	if (--nb->outstanding == 0)
+		batch_finish(nb);
+}
+
+/*
+ * Free slots.  While notices are off every message is acknowledged at once,
+ * so the cap never holds anything back; otherwise it is the one
+ * destination's cap, as for callbacks.
+ */
+static int capacity(void *arg)
+{
+	struct FailureNotices *f = arg;
+
+	return f->st->max_in_flight - f->in_flight;
+}
+
+static void counters(struct FailureNotices *f)
+{
+	static const char *const labels[NRESULTS] = {
+		[NOTICE_DELIVERED] = "result=\"delivered\"",
+		[NOTICE_RETRYING] = "result=\"failed\"",
+		[NOTICE_GIVEN_UP] = "result=\"given_up\"",
+	};
+	static const char help[] = "Attempts to send a CallbackDeliveryFailed notice to callback.failure_url, "
+				   "by result (failed: a retry follows; given_up: the notice is over unsent).";
+
+	for (int i = 0; i < NRESULTS; i++)
+		f->results[i] = metrics_counter("chargegate_failure_notifications_total", labels[i], help);
+	f->skipped = metrics_counter("chargegate_failure_notifications_skipped_total", NULL,
+				     "Requests that became delivery_failed while callback.failure_url was unset.");
+}
+
+struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t,
+					   const struct QueueSettings *qs, const struct FailureNoticeSettings *settings)
+{
+	struct FailureNotices *f = xcalloc(1, sizeof(*f));
+	struct ConsumerSpec spec = topology_consumer_spec(SUB_FAILURE_NOTICE, qs, handle, f);
+
+	f->st = settings;
+	f->http = httpclient_new(base, settings->max_in_flight);
+	counters(f);
+	spec.capacity = capacity;
+	f->consumer = consumer_new(base, t, &spec);
+	return f;
+}
+
+void failure_notices_cancel(struct FailureNotices *f)
+{
+	if (!f)
+		return;
+	httpclient_free(f->http);
+	f->http = NULL;
+}
+
+void failure_notices_free(struct FailureNotices *f)
+{
+	if (!f)
+		return;
+	failure_notices_cancel(f);
+	consumer_free(f->consumer);
+	free(f);
+}
+
+int failure_notices_busy(const struct FailureNotices *f)
+{
+	return f ? consumer_busy(f->consumer) : 0;
+}
