@@ -75,23 +75,125 @@ const char *log_sanitize(char *buf, size_t bufsize, const char *text, size_t len
 	return buf;
 }
 
-/* JSON-escape msg into out; the log line stays one line whatever msg holds. */
-static void json_escape(FILE *out, const char *msg)
+/* Length of the valid UTF-8 sequence at p (overlongs, surrogates and cut sequences: 0). */
+static int utf8_len(const unsigned char *p)
 {
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+	int n;
+	unsigned int cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/*
+ * JSON-escape s into out: control bytes as \u00NN, bytes that are not
+ * UTF-8 as U+FFFD, so that every line parses whatever the text held.
+ */
+static void json_escape(FILE *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+		int n = utf8_len(p);
+
 		if (*p == '"' || *p == '\\')
 			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
+		else if (*p < 0x20 || *p == 0x7f)
 			fprintf(out, "\\u%04x", *p);
+		else if (n == 0)
+			fputs("\\ufffd", out);
 		else
-			fputc(*p, out);
+			fwrite(p, 1, (size_t)n, out);
+		p += n ? n : 1;
 	}
 }
 
-static void log_vmsg(enum LogLevel level, const char *fmt, va_list ap)
+static void json_member(FILE *out, const char *name, const char *value)
+{
+	if (!value)
+		return;
+	fprintf(out, ",\"%s\":\"", name);
+	json_escape(out, value);
+	fputc('"', out);
+}
+
+/* A text field value: printable ASCII as it is, anything else as \xNN, quoted when it has spaces. */
+static void text_member(FILE *out, const char *name, const char *value)
+{
+	bool quote;
+
+	if (!value)
+		return;
+	quote = !value[0] || strpbrk(value, " \"=") != NULL;
+	fprintf(out, " %s=%s", name, quote ? "\"" : "");
+	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(out, "\\%c", *p);
+		else if (*p < 0x20 || *p >= 0x7f)
+			fprintf(out, "\\x%02x", *p);
+		else
+			fputc(*p, out);
+	}
+	if (quote)
+		fputc('"', out);
+}
+
+static void text_msg(FILE *out, const char *msg)
+{
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
+		fputc(*p == '\n' || *p == '\r' ? ' ' : *p, out);
+}
+
+static void write_fields(FILE *out, enum LogFormat format, const struct LogFields *f)
+{
+	void (*member)(FILE *, const char *, const char *) = format == LOG_FMT_JSON ? json_member : text_member;
+
+	member(out, "request_id", f->request_id);
+	member(out, "event_id", f->event_id);
+	member(out, "subscription", f->subscription);
+	member(out, "destination", f->destination);
+	if (f->attempt > 0)
+		fprintf(out, format == LOG_FMT_JSON ? ",\"attempt\":%d" : " attempt=%d", f->attempt);
+	member(out, "error_class", f->error_class);
+}
+
+void log_write(FILE *out, enum LogFormat format, const char *ts, long pid, enum LogLevel level,
+	       const struct LogFields *f, const char *msg)
+{
+	if (format == LOG_FMT_JSON) {
+		fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":\"", ts, level_names[level], pid);
+		json_escape(out, msg);
+		fputc('"', out);
+		if (f)
+			write_fields(out, format, f);
+		fputs("}\n", out);
+	} else {
+		fprintf(out, "%s [%ld] %s: ", ts, pid, level_names[level]);
+		text_msg(out, msg);
+		if (f)
+			write_fields(out, format, f);
+		fputc('\n', out);
+	}
+}
+
+static void log_vmsg(enum LogLevel level, const struct LogFields *f, const char *fmt, va_list ap)
 {
 	char msg[4096];
-	char ts[64];
+	char ts[32], tsms[64];
 	struct timeval tv;
 	struct tm tm;
 
@@ -99,32 +201,20 @@ static void log_vmsg(enum LogLevel level, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-
+	snprintf(tsms, sizeof(tsms), "%s.%03ldZ", ts, (long)(tv.tv_usec / 1000));
 	flockfile(stderr);
-	if (current_format == LOG_FMT_JSON) {
-		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%ld,\"msg\":\"",
-			ts, (long)(tv.tv_usec / 1000), level_names[level], (long)getpid());
-		json_escape(stderr, msg);
-		fputs("\"}\n", stderr);
-	} else {
-		for (char *p = msg; *p; p++) {
-			if (*p == '\n' || *p == '\r')
-				*p = ' ';
-		}
-		fprintf(stderr, "%s.%03ldZ [%ld] %s: %s\n", ts, (long)(tv.tv_usec / 1000),
-			(long)getpid(), level_names[level], msg);
-	}
+	log_write(stderr, current_format, tsms, (long)getpid(), level, f, msg);
 	funlockfile(stderr);
 }
 
-void log_msg(enum LogLevel level, const char *fmt, ...)
+void log_at(enum LogLevel level, const struct LogFields *f, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (level > current_level)
 		return;
 	va_start(ap, fmt);
-	log_vmsg(level, fmt, ap);
+	log_vmsg(level, f, fmt, ap);
 	va_end(ap);
 }
 
@@ -133,7 +223,7 @@ void fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(LOG_LVL_ERROR, fmt, ap);
+	log_vmsg(LOG_LVL_ERROR, NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
 }
