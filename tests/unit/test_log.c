@@ -1,6 +1,7 @@
 #include "autoconfig.h"
 
 #include "infra/log.h"
+#include "infra/redact.h"
 
 #include <check.h>
 #include <json-c/json.h>
@@ -138,6 +139,43 @@ START_TEST(text_line_without_fields_is_unchanged)
 }
 END_TEST
 
+/* --- redact_conninfo -------------------------------------------------------- */
+
+static void assert_redacted(const char *conninfo, const char *text, const char *expected)
+{
+	char out[256];
+
+	ck_assert_str_eq(redact_conninfo(out, sizeof(out), text, conninfo), expected);
+}
+
+START_TEST(redact_masks_the_password_of_a_uri_as_libpq_echoes_it)
+{
+	assert_redacted("postgresql://cg:s3cr%ZZet@db.example:5432/cg",
+			"invalid percent-encoded token: \"s3cr%ZZet\"", "invalid percent-encoded token: \"***\"");
+	/* a password with '@' and '/' in it, the whole URI echoed */
+	assert_redacted("postgres://cg:p@ss/w@db/cg", "bad URI: \"postgres://cg:p@ss/w@db/cg\"",
+			"bad URI: \"postgres://cg:***@db/cg\"");
+	assert_redacted("postgresql://db/cg?user=cg&password=hunter2&sslmode=x", "x hunter2 y", "x *** y");
+}
+END_TEST
+
+START_TEST(redact_masks_keyword_passwords_quoted_or_not)
+{
+	assert_redacted("host=db password = 'a b\\'c' user=cg", "near 'a b\\'c' user", "near *** user");
+	assert_redacted("host=db password=hunter2 user=cg", "password=hunter2 user", "password=*** user");
+}
+END_TEST
+
+START_TEST(redact_leaves_text_alone_without_a_password_and_cuts_to_fit)
+{
+	char small[8];
+
+	assert_redacted("postgresql://cg@db/cg", "connection refused", "connection refused");
+	assert_redacted(NULL, "connection refused", "connection refused");
+	ck_assert_str_eq(redact_conninfo(small, sizeof(small), "0123456789", NULL), "0123456");
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -150,6 +188,11 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, text_line_appends_fields_readably);
 	tcase_add_test(tc, text_line_quotes_and_escapes_odd_field_values);
 	tcase_add_test(tc, text_line_without_fields_is_unchanged);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("redact");
+	tcase_add_test(tc, redact_masks_the_password_of_a_uri_as_libpq_echoes_it);
+	tcase_add_test(tc, redact_masks_keyword_passwords_quoted_or_not);
+	tcase_add_test(tc, redact_leaves_text_alone_without_a_password_and_cuts_to_fit);
 	suite_add_tcase(s, tc);
 	return s;
 }
