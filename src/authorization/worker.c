@@ -84,8 +84,9 @@ static void decide(struct json_object *item, const char *subscription, const cha
 		snprintf(http, sizeof(http), " http_status=%d", json_object_get_int(v));
 	if (json_object_object_get_ex(item, "latency_ms", &v))
 		snprintf(latency, sizeof(latency), " latency=%lld ms", (long long)json_object_get_int64(v));
-	log_info_f(LOG_F(.request_id = json_get_string(item, "request_id"), .event_id = json_get_string(item, "event_id"),
-			 .subscription = subscription, .error_class = error_class),
+	log_info_f(LOG_F(.request_id = json_get_string(item, "request_id"),
+			 .event_id = json_get_string(item, "event_id"), .subscription = subscription,
+			 .error_class = error_class),
 		   "authorization: %s%s%s%s%s%s%s", decision, reason ? " reason=" : "",
 		   reason ? log_sanitize(buf, sizeof(buf), reason, strlen(reason)) : "", cause ? " cause=" : "",
 		   cause ? cause : "", http, latency);

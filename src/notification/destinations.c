@@ -256,7 +256,8 @@ static void close_circuit(struct Destinations *d, struct Dest *x)
 {
 	d->paused--;
 	x->circuit = CIRCUIT_CLOSED;
-	log_info_f(LOG_F(.destination = x->key), "callback destination: the probe succeeded, deliveries resume (circuit closed)");
+	log_info_f(LOG_F(.destination = x->key),
+		   "callback destination: the probe succeeded, deliveries resume (circuit closed)");
 }
 
 /* What a finished delivery says about the destination's health. */
@@ -321,7 +322,8 @@ void destinations_done(struct Destinations *d, const char *key, enum DestOutcome
 	void *w;
 
 	if (!x) {
-		log_error_f(LOG_F(.destination = key), "callback destination: a delivery ended that was never started here");
+		log_error_f(LOG_F(.destination = key),
+			    "callback destination: a delivery ended that was never started here");
 		return;
 	}
 	counted_call(d);

@@ -352,7 +352,8 @@ static void fail_invalid_url(struct SendBatch *sb, const struct QueueMessage *m,
 	json_set_string(item, "response_body", body);
 	json_append(sb->items, item);
 	log_warning_f(LOG_F(.request_id = json_get_string(payload, "request_id"), .event_id = m->event_id,
-			    .subscription = consumer_batch_subscription(sb->b), .attempt = 1, .error_class = "invalid_url"),
+			    .subscription = consumer_batch_subscription(sb->b), .attempt = 1,
+			    .error_class = "invalid_url"),
 		      "callback: %s", body);
 }
 

@@ -96,11 +96,14 @@ static void renewed(int lost, const char *err, void *arg)
 		return;
 	}
 	if (lost < 0)
-		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not renew the leases of a batch in flight: %s", err);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: could not renew the leases of a batch in flight: %s", err);
 	if (lost > 0 && !b->lease_lost) {
 		b->lease_lost = true;
-		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: %d leases of a batch in flight were lost (another consumer took them over); "
-			    "what this batch writes will be rolled back", lost);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: %d leases of a batch in flight were lost (another consumer took them over); "
+			      "what this batch writes will be rolled back",
+			      lost);
 	}
 }
 
@@ -217,9 +220,9 @@ static void count_outcomes(struct ConsumerBatch *b)
 			log_warning_f(LOG_F(.subscription = c->subscription, .event_id = b->msgs[i].event_id,
 					    .request_id = b->msgs[i].aggregate_id[0] ? b->msgs[i].aggregate_id : NULL,
 					    .attempt = b->msgs[i].attempts),
-				      "consumer: a %s event is a dead letter after %d attempts: %s", b->msgs[i].event_type,
-				      b->msgs[i].attempts,
-				    b->outcomes[i].error ? b->outcomes[i].error : "");
+				      "consumer: a %s event is a dead letter after %d attempts: %s",
+				      b->msgs[i].event_type, b->msgs[i].attempts,
+				      b->outcomes[i].error ? b->outcomes[i].error : "");
 			break;
 		case QUEUE_PENDING:
 			break;
@@ -286,8 +289,8 @@ static void settle_done(int stale, const char *err, void *arg)
 		return;
 	}
 	if (stale < 0)
-		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not give back %d messages (%s); their leases will expire",
-			    b->n, err);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: could not give back %d messages (%s); their leases will expire", b->n, err);
 	else
 		count_outcomes(b);
 	if (stale >= 0)
@@ -296,8 +299,10 @@ static void settle_done(int stale, const char *err, void *arg)
 		c->t->ops->notify(c->t, c->notify);	/* wake the relay of what the handler wrote */
 	if (stale > 0) {
 		*c->stale += (uint64_t)stale;
-		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: %d messages were not settled: their lease had expired and another consumer "
-			    "owns them now", stale);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: %d messages were not settled: their lease had expired and another consumer "
+			      "owns them now",
+			      stale);
 	}
 	c->batches--;
 	batch_free(b);
@@ -407,7 +412,8 @@ static void claim_done(struct QueueMessage *msgs, int n, const char *err, void *
 	c->claiming = false;
 	if (n < 0) {
 		if (!c->failing)
-			log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not claim messages: %s", err);
+			log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not claim messages: %s",
+				      err);
 		c->failing = true;
 		return;	/* the poll timer retries */
 	}
@@ -456,7 +462,8 @@ static void subscribe_done(int count, const char *err, void *arg)
 
 	c->claiming = false;
 	if (count < 0) {
-		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not subscribe to topic %s: %s", c->topic, err);
+		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not subscribe to topic %s: %s",
+			      c->topic, err);
 		return;	/* the poll timer retries */
 	}
 	c->subscribed = true;
@@ -508,7 +515,8 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	c->spec.topic = c->topic;
 	c->spec.notify_outbox = NULL;	/* spec's strings are the caller's; use the copies */
 	if (gethostname(host, sizeof(host)) != 0)
-		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: gethostname failed; leases are owned by \"localhost\"");
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: gethostname failed; leases are owned by \"localhost\"");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(c->owner, sizeof(c->owner), "%s:%ld:%s", host, (long)getpid(), c->subscription);
 	event_assign(&c->run_ev, base, -1, 0, run_cb, c);

@@ -136,7 +136,8 @@ static void post_done(enum IngestOutcome o, const char *request_id, const char *
 		break;
 	case INGEST_REPLAYED:
 		(*p->api->replayed)++;
-		log_debug_f(LOG_F(.request_id = request_id), "api: accepted again (a retry with the same Idempotency-Key)");
+		log_debug_f(LOG_F(.request_id = request_id),
+			    "api: accepted again (a retry with the same Idempotency-Key)");
 		reply_accepted(x, request_id);
 		break;
 	case INGEST_CONFLICT:
