@@ -3,6 +3,7 @@
 #include "infra/redact.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 #define MAX_PASSWORDS 4
@@ -108,5 +109,21 @@ const char *redact_conninfo(char *out, size_t outsize, const char *text, const c
 		}
 	}
 	out[o] = '\0';
+	return out;
+}
+
+const char *redact_url(char *out, size_t outsize, const char *url)
+{
+	struct Span pw;
+	size_t head;
+
+	if (outsize == 0)
+		return out;
+	if (!uri_password(url, &pw)) {
+		snprintf(out, outsize, "%s", url);
+		return out;
+	}
+	head = (size_t)(pw.p - url);
+	snprintf(out, outsize, "%.*s%s%s", (int)head, url, MASK, pw.p + pw.len);
 	return out;
 }

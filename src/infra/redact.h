@@ -15,4 +15,10 @@
  */
 const char *redact_conninfo(char *out, size_t outsize, const char *text, const char *conninfo);
 
+/*
+ * Copy url into out (cut to fit) with the password of its user information
+ * ("https://user:PASSWORD@host/") replaced by "***".  Returns out.
+ */
+const char *redact_url(char *out, size_t outsize, const char *url);
+
 #endif

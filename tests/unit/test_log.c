@@ -176,6 +176,18 @@ START_TEST(redact_leaves_text_alone_without_a_password_and_cuts_to_fit)
 }
 END_TEST
 
+START_TEST(redact_url_masks_only_the_password)
+{
+	char out[128];
+
+	ck_assert_str_eq(redact_url(out, sizeof(out), "https://svc:t0p-secret@authz.internal:8443/authorize?x=1"),
+			 "https://svc:***@authz.internal:8443/authorize?x=1");
+	ck_assert_str_eq(redact_url(out, sizeof(out), "https://svc@authz.internal/authorize"),
+			 "https://svc@authz.internal/authorize");
+	ck_assert_str_eq(redact_url(out, sizeof(out), "http://127.0.0.1:8081/cb"), "http://127.0.0.1:8081/cb");
+}
+END_TEST
+
 static Suite *log_suite(void)
 {
 	Suite *s = suite_create("log");
@@ -193,6 +205,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, redact_masks_the_password_of_a_uri_as_libpq_echoes_it);
 	tcase_add_test(tc, redact_masks_keyword_passwords_quoted_or_not);
 	tcase_add_test(tc, redact_leaves_text_alone_without_a_password_and_cuts_to_fit);
+	tcase_add_test(tc, redact_url_masks_only_the_password);
 	suite_add_tcase(s, tc);
 	return s;
 }
