@@ -58,8 +58,11 @@ post() {
 		-H "Authorization: Bearer $KEY"
 	[ "$TL_STATUS" = 202 ] && tl_json request_id
 }
-RID=$(post "$GOOD/cb")
-RETRIED=$(post "$FLAKY/cb")
+# accepted CALLBACK_URL: POST until a 202 (the first read of the API keys may still be under way: 503)
+accepted() { post "$1" >"$TL_DIR/rid" && [ -s "$TL_DIR/rid" ]; }
+RID= RETRIED=
+tl_poll 10 accepted "$GOOD/cb" && RID=$(cat "$TL_DIR/rid")
+tl_poll 10 accepted "$FLAKY/cb" && RETRIED=$(cat "$TL_DIR/rid")
 tl_like "$RID|$RETRIED" "^[0-9a-f-]{36}\|[0-9a-f-]{36}$" "both requests are accepted with the API key"
 demo_wait_status "$RID" delivered 20 || tl_diag "$RID: $(demo_field "$RID" status) after 20 s"
 demo_wait_status "$RETRIED" delivered 20 || tl_diag "$RETRIED: $(demo_field "$RETRIED" status) after 20 s"
@@ -127,7 +130,8 @@ tl_like "$(jq -r .msg "$TL_DIR/badurl.log" | grep 'percent-encoded' | head -n 1)
 # --- text stays readable ---------------------------------------------------------------------------
 # shellcheck disable=SC2086
 tl_start_daemon $COMMON CHARGEGATE_LOG_FORMAT=text || tl_bail "the text-format chargegated did not start"
-T=$(post "$GOOD/cb")
+T=
+tl_poll 10 accepted "$GOOD/cb" && T=$(cat "$TL_DIR/rid")
 tl_check "a request is accepted by the text-format daemon" test -n "$T"
 tl_poll 5 grep -q "request_id=$T" "$TL_DAEMON_LOG"
 tl_like "$(grep "request_id=$T" "$TL_DAEMON_LOG" | head -n 1)" \
