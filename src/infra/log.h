@@ -29,7 +29,7 @@ struct LogFields {
 	const char *request_id;
 	const char *event_id;
 	const char *subscription;
-	const char *destination;	/* a callback destination's key, "host:port" */
+	const char *destination;	/* a callback destination's key, "scheme://host:port" */
 	const char *error_class;
 	int attempt;
 };
