@@ -3,6 +3,7 @@
 #include "infra/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,92 +103,156 @@ static int utf8_len(const unsigned char *p)
 }
 
 /*
- * JSON-escape s into out: control bytes as \u00NN, bytes that are not
- * UTF-8 as U+FFFD, so that every line parses whatever the text held.
+ * A line is built in memory and written with one call: stderr is
+ * unbuffered, and a write per byte would cost a system call per byte.
+ * Field values longer than this are cut; the message is at most 4095 bytes.
  */
-static void json_escape(FILE *out, const char *s)
+#define FIELD_MAX 512
+#define LINE_MAX_BYTES (4096 * 6 + 6 * (FIELD_MAX * 6 + 32) + 256)	/* every byte escaped */
+
+struct Line {
+	char *b;
+	size_t n, size;
+};
+
+static void put(struct Line *l, const char *s, size_t n)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p;) {
+	if (n > l->size - l->n)
+		n = l->size - l->n;
+	memcpy(l->b + l->n, s, n);
+	l->n += n;
+}
+
+static void put_str(struct Line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void put_fmt(struct Line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(struct Line *l, const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		put(l, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/*
+ * JSON-escape at most max bytes of s: control bytes as \u00NN, bytes that
+ * are not UTF-8 as U+FFFD, so that every line parses whatever the text held.
+ */
+static void json_escape(struct Line *l, const char *s, size_t max)
+{
+	const unsigned char *start = (const unsigned char *)s;
+
+	for (const unsigned char *p = start; *p;) {
 		int n = utf8_len(p);
 
+		if ((size_t)(p - start) + (size_t)(n ? n : 1) > max)
+			break;
 		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
+			put_fmt(l, "\\%c", *p);
 		else if (*p < 0x20 || *p == 0x7f)
-			fprintf(out, "\\u%04x", *p);
+			put_fmt(l, "\\u%04x", *p);
 		else if (n == 0)
-			fputs("\\ufffd", out);
+			put_str(l, "\\ufffd");
 		else
-			fwrite(p, 1, (size_t)n, out);
+			put(l, (const char *)p, (size_t)n);
 		p += n ? n : 1;
 	}
 }
 
-static void json_member(FILE *out, const char *name, const char *value)
+static void json_member(struct Line *l, const char *name, const char *value)
 {
 	if (!value)
 		return;
-	fprintf(out, ",\"%s\":\"", name);
-	json_escape(out, value);
-	fputc('"', out);
+	put_fmt(l, ",\"%s\":\"", name);
+	json_escape(l, value, FIELD_MAX);
+	put_str(l, "\"");
 }
 
-/* A text field value: printable ASCII as it is, anything else as \xNN, quoted when it has spaces. */
-static void text_member(FILE *out, const char *name, const char *value)
+/* A text field value: printable ASCII as it is, anything else as \xNN, quoted when it has blanks. */
+static void text_member(struct Line *l, const char *name, const char *value)
 {
+	size_t len;
 	bool quote;
 
 	if (!value)
 		return;
-	quote = !value[0] || strpbrk(value, " \"=") != NULL;
-	fprintf(out, " %s=%s", name, quote ? "\"" : "");
-	for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
-		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20 || *p >= 0x7f)
-			fprintf(out, "\\x%02x", *p);
+	len = strnlen(value, FIELD_MAX);
+	quote = len == 0 || strcspn(value, " \"=") < len;
+	put_fmt(l, " %s=%s", name, quote ? "\"" : "");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c == '"' || c == '\\')
+			put_fmt(l, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			put_fmt(l, "\\x%02x", c);
 		else
-			fputc(*p, out);
+			put(l, (const char *)&c, 1);
 	}
 	if (quote)
-		fputc('"', out);
+		put_str(l, "\"");
 }
 
-static void text_msg(FILE *out, const char *msg)
+static void text_msg(struct Line *l, const char *msg)
 {
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
-		fputc(*p == '\n' || *p == '\r' ? ' ' : *p, out);
+	for (const char *p = msg; *p; p++)
+		put(l, *p == '\n' || *p == '\r' ? " " : p, 1);
 }
 
-static void write_fields(FILE *out, enum LogFormat format, const struct LogFields *f)
+static void write_fields(struct Line *l, enum LogFormat format, const struct LogFields *f)
 {
-	void (*member)(FILE *, const char *, const char *) = format == LOG_FMT_JSON ? json_member : text_member;
+	void (*member)(struct Line *, const char *, const char *) = format == LOG_FMT_JSON ? json_member : text_member;
 
-	member(out, "request_id", f->request_id);
-	member(out, "event_id", f->event_id);
-	member(out, "subscription", f->subscription);
-	member(out, "destination", f->destination);
+	member(l, "request_id", f->request_id);
+	member(l, "event_id", f->event_id);
+	member(l, "subscription", f->subscription);
+	member(l, "destination", f->destination);
 	if (f->attempt > 0)
-		fprintf(out, format == LOG_FMT_JSON ? ",\"attempt\":%d" : " attempt=%d", f->attempt);
-	member(out, "error_class", f->error_class);
+		put_fmt(l, format == LOG_FMT_JSON ? ",\"attempt\":%d" : " attempt=%d", f->attempt);
+	member(l, "error_class", f->error_class);
+}
+
+static void build_line(struct Line *l, enum LogFormat format, const char *ts, long pid, enum LogLevel level,
+		       const struct LogFields *f, const char *msg)
+{
+	if (format == LOG_FMT_JSON) {
+		put_fmt(l, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":\"", ts, level_names[level], pid);
+		json_escape(l, msg, SIZE_MAX);
+		put_str(l, "\"");
+		if (f)
+			write_fields(l, format, f);
+		put_str(l, "}");
+	} else {
+		put_fmt(l, "%s [%ld] %s: ", ts, pid, level_names[level]);
+		text_msg(l, msg);
+		if (f)
+			write_fields(l, format, f);
+	}
+	/* the newline fits whatever came before: a cut line still ends */
+	if (l->n == l->size)
+		l->n--;
+	l->b[l->n++] = '\n';
 }
 
 void log_write(FILE *out, enum LogFormat format, const char *ts, long pid, enum LogLevel level,
 	       const struct LogFields *f, const char *msg)
 {
-	if (format == LOG_FMT_JSON) {
-		fprintf(out, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":\"", ts, level_names[level], pid);
-		json_escape(out, msg);
-		fputc('"', out);
-		if (f)
-			write_fields(out, format, f);
-		fputs("}\n", out);
-	} else {
-		fprintf(out, "%s [%ld] %s: ", ts, pid, level_names[level]);
-		text_msg(out, msg);
-		if (f)
-			write_fields(out, format, f);
-		fputc('\n', out);
-	}
+	/* static: too large for every stack it may be called on; the lock makes it one writer's */
+	static char buf[LINE_MAX_BYTES];
+	struct Line l = { buf, 0, sizeof(buf) };
+
+	flockfile(out);
+	build_line(&l, format, ts, pid, level, f, msg);
+	fwrite(l.b, 1, l.n, out);
+	funlockfile(out);
 }
 
 static void log_vmsg(enum LogLevel level, const struct LogFields *f, const char *fmt, va_list ap)
@@ -202,9 +267,7 @@ static void log_vmsg(enum LogLevel level, const struct LogFields *f, const char 
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
 	snprintf(tsms, sizeof(tsms), "%s.%03ldZ", ts, (long)(tv.tv_usec / 1000));
-	flockfile(stderr);
 	log_write(stderr, current_format, tsms, (long)getpid(), level, f, msg);
-	funlockfile(stderr);
 }
 
 void log_at(enum LogLevel level, const struct LogFields *f, const char *fmt, ...)

@@ -108,6 +108,25 @@ START_TEST(json_keeps_utf8_and_replaces_bytes_that_are_not)
 }
 END_TEST
 
+START_TEST(json_stays_valid_at_the_largest_message_and_cuts_long_fields)
+{
+	char msg[4096], field[2000];
+	struct json_object *obj;
+
+	memset(msg, '\x01', sizeof(msg) - 1);	/* every byte escaped: six times as long */
+	msg[sizeof(msg) - 1] = '\0';
+	memset(field, '"', sizeof(field) - 1);
+	field[sizeof(field) - 1] = '\0';
+	obj = render_json(LOG_F(.request_id = field, .event_id = field, .subscription = field, .destination = field,
+				.error_class = field, .attempt = 7),
+			  msg);
+	ck_assert_str_eq(member(obj, "msg"), msg);
+	ck_assert_uint_eq(strlen(member(obj, "destination")), 512);
+	ck_assert_str_eq(member(obj, "attempt"), "7");
+	json_object_put(obj);
+}
+END_TEST
+
 START_TEST(text_line_appends_fields_readably)
 {
 	char *line = render(LOG_FMT_TEXT, LOG_LVL_WARNING,
@@ -197,6 +216,7 @@ static Suite *log_suite(void)
 	tcase_add_test(tc, json_line_carries_the_fields_it_is_given_and_no_others);
 	tcase_add_test(tc, json_escapes_quotes_backslashes_and_control_bytes);
 	tcase_add_test(tc, json_keeps_utf8_and_replaces_bytes_that_are_not);
+	tcase_add_test(tc, json_stays_valid_at_the_largest_message_and_cuts_long_fields);
 	tcase_add_test(tc, text_line_appends_fields_readably);
 	tcase_add_test(tc, text_line_quotes_and_escapes_odd_field_values);
 	tcase_add_test(tc, text_line_without_fields_is_unchanged);
