@@ -52,6 +52,7 @@ tl_start_role worker $COMMON CHARGEGATE_HTTP_ENABLED=false CHARGEGATE_CONSUMERS_
 	CHARGEGATE_QUEUE_LEASE=5s || tl_bail "the worker chargegated did not start"
 WORKER_LOG=$TL_DIR/worker.log
 
+# shellcheck disable=SC2317 # called through tl_poll
 post() {
 	tl_post /v1/charging-sessions \
 		"{\"station_id\":\"$DEMO_STATION\",\"driver_token\":\"validDriverToken123\",\"callback_url\":\"$1\"}" \
@@ -59,8 +60,9 @@ post() {
 	[ "$TL_STATUS" = 202 ] && tl_json request_id
 }
 # accepted CALLBACK_URL: POST until a 202 (the first read of the API keys may still be under way: 503)
+# shellcheck disable=SC2317
 accepted() { post "$1" >"$TL_DIR/rid" && [ -s "$TL_DIR/rid" ]; }
-RID= RETRIED=
+RID='' RETRIED=''
 tl_poll 10 accepted "$GOOD/cb" && RID=$(cat "$TL_DIR/rid")
 tl_poll 10 accepted "$FLAKY/cb" && RETRIED=$(cat "$TL_DIR/rid")
 tl_like "$RID|$RETRIED" "^[0-9a-f-]{36}\|[0-9a-f-]{36}$" "both requests are accepted with the API key"
