@@ -18,6 +18,7 @@
 #include "infra/migrate.h"
 #include "infra/pgpool.h"
 #include "infra/pooler.h"
+#include "infra/redact.h"
 #include "infra/sdnotify.h"
 #include "infra/signing.h"
 #include "notification/retry.h"
@@ -224,7 +225,7 @@ static void check_schema(const struct Config *cfg)
 	int v;
 
 	if (PQstatus(conn) != CONNECTION_OK) {
-		snprintf(err, sizeof(err), "%s", PQerrorMessage(conn));
+		redact_conninfo(err, sizeof(err), PQerrorMessage(conn), cfg->database_url);
 		PQfinish(conn);
 		err[strcspn(err, "\n")] = '\0';
 		fatal("could not connect to the database to check its schema: %s", err);

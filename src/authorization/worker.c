@@ -70,35 +70,46 @@ static void batch_finish(struct AuthzBatch *ab)
 	free(ab);
 }
 
-static void decide(struct json_object *item, const char *decision, const char *reason, const char *cause)
+/* The answer as DESIGN §4 wants it: in the audit item and in the log, with its status and latency. */
+static void decide(struct json_object *item, const char *subscription, const char *decision, const char *reason,
+		   const char *cause, const char *error_class)
 {
-	char buf[512];
+	char buf[512], http[48] = "", latency[48] = "";
+	struct json_object *v;
 
 	json_set_string(item, "decision", decision);
 	if (reason)
 		json_set_string(item, "reason", reason);
 	if (cause)
 		json_set_string(item, "cause", cause);
-	log_info("authorization: request %s: %s%s%s%s%s", json_get_string(item, "request_id"), decision,
-		 reason ? " reason=" : "", reason ? log_sanitize(buf, sizeof(buf), reason, strlen(reason)) : "",
-		 cause ? " cause=" : "", cause ? cause : "");
+	if (json_object_object_get_ex(item, "http_status", &v))
+		snprintf(http, sizeof(http), " http_status=%d", json_object_get_int(v));
+	if (json_object_object_get_ex(item, "latency_ms", &v))
+		snprintf(latency, sizeof(latency), " latency=%lld ms", (long long)json_object_get_int64(v));
+	log_info_f(LOG_F(.request_id = json_get_string(item, "request_id"),
+			 .event_id = json_get_string(item, "event_id"), .subscription = subscription,
+			 .error_class = error_class),
+		   "authorization: %s%s%s%s%s%s%s", decision, reason ? " reason=" : "",
+		   reason ? log_sanitize(buf, sizeof(buf), reason, strlen(reason)) : "", cause ? " cause=" : "",
+		   cause ? cause : "", http, latency);
 }
 
 /* DESIGN §4: anything but a 2xx JSON answer with a known status, about this request, is "unknown". */
-static void interpret(struct json_object *item, const struct HttpClientResponse *r)
+static void interpret(struct json_object *item, const char *subscription, const struct HttpClientResponse *r)
 {
 	struct AuthzDecision d;
 	char cls[HTTPCLIENT_CLASS_SIZE], cause[512];
 
 	if (r->error != HTTPC_OK || r->status < 200 || r->status > 299) {
-		snprintf(cause, sizeof(cause), "%s%s%s", httpclient_error_class_name(r, cls, sizeof(cls)),
-			 r->error_text && r->error_text[0] ? ": " : "", r->error_text ? r->error_text : "");
-		decide(item, "unknown", NULL, cause);
+		httpclient_error_class_name(r, cls, sizeof(cls));
+		snprintf(cause, sizeof(cause), "%s%s%s", cls, r->error_text && r->error_text[0] ? ": " : "",
+			 r->error_text ? r->error_text : "");
+		decide(item, subscription, "unknown", NULL, cause, cls);
 		return;
 	}
 	authz_answer_read(r->body, r->body_len, json_get_string(item, "station_id"),
 			  json_get_string(item, "driver_token"), &d);
-	decide(item, d.decision, d.reason[0] ? d.reason : NULL, d.cause[0] ? d.cause : NULL);
+	decide(item, subscription, d.decision, d.reason[0] ? d.reason : NULL, d.cause[0] ? d.cause : NULL, NULL);
 }
 
 static void answered(const struct HttpClientResponse *r, void *arg)
@@ -114,11 +125,12 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 			json_set(call->item, "response",
 				 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
 									     : HTTPCLIENT_STORED_BODY_MAX));
-		interpret(call->item, r);
+		interpret(call->item, consumer_batch_subscription(ab->b), r);
 		authzstats_decided(ab->w->stats, json_get_string(call->item, "decision"), r,
 				   json_object_object_get(call->item, "cause") != NULL);
 	} else {
-		decide(call->item, "unknown", NULL, "daemon shutting down before the answer");
+		decide(call->item, consumer_batch_subscription(ab->b), "unknown", NULL,
+		       "daemon shutting down before the answer", "cancelled");
 	}
 	free(call);
 	ab->w->in_flight--;
@@ -187,7 +199,7 @@ static void handle(struct ConsumerBatch *b, void *arg)
 		why = revalidate(json_get_string(payload, "station_id"), json_get_string(payload, "driver_token"),
 				 json_get_string(payload, "callback_url"));
 		if (why) {
-			decide(item, "invalid", NULL, why);
+			decide(item, consumer_batch_subscription(b), "invalid", NULL, why, NULL);
 			authzstats_decided(ab->w->stats, "invalid", NULL, false);
 		} else {
 			ask(ab, item, json_get_string(payload, "station_id"), json_get_string(payload, "driver_token"));

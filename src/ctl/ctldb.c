@@ -4,6 +4,7 @@
 
 #include "infra/config.h"
 #include "infra/migrate.h"
+#include "infra/redact.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,7 @@ PGconn *ctl_connect(const struct Config *cfg)
 	}
 	conn = PQconnectdb(cfg->database_url);
 	if (PQstatus(conn) != CONNECTION_OK) {
-		snprintf(msg, sizeof(msg), "%s", PQerrorMessage(conn));
+		redact_conninfo(msg, sizeof(msg), PQerrorMessage(conn), cfg->database_url);
 		msg[strcspn(msg, "\n")] = '\0';
 		fprintf(stderr, "chargegatectl: could not connect to the database: %s\n", msg);
 		PQfinish(conn);

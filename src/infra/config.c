@@ -854,9 +854,10 @@ static bool parse_assignment(struct Parser *p, char *s)
 	char *key, *value;
 	const struct CfKey *k;
 
+	/* only its first word: the rest may be a secret written as "signing_secret: whsec_..." */
 	if (!eq)
-		return why(&p->why, "malformed line \"%s\": expected \"key = value\" or \"[section]\"",
-			   shown(val, sizeof(val), s));
+		return why(&p->why, "malformed line \"%s%s\": expected \"key = value\" or \"[section]\"",
+			   log_sanitize(val, sizeof(val), s, strcspn(s, " \t:")), s[strcspn(s, " \t:")] ? " ..." : "");
 	*eq = '\0';
 	key = trim(s);
 	value = trim(eq + 1);

@@ -6,6 +6,7 @@
 #include "infra/alloc.h"
 #include "infra/clock.h"
 #include "infra/log.h"
+#include "infra/redact.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -160,6 +161,18 @@ static struct curl_slist *slist_add(struct curl_slist *list, const char *line)
 	return l;
 }
 
+/*
+ * The URL for a log line, without the password an operator may have put in
+ * authorization.url.  One buffer: the loop is single-threaded and each
+ * caller uses the text before the next call.
+ */
+static const char *shown_url(const struct Transfer *t)
+{
+	static char buf[4096];
+
+	return redact_url(buf, sizeof(buf), t->url);
+}
+
 static struct Transfer *transfer_new(struct HttpClient *c, const struct HttpClientRequest *req, httpclient_cb cb,
 				     void *arg)
 {
@@ -241,7 +254,7 @@ static void note_blocked(struct Transfer *t, const char *why)
 		snprintf(t->blocked_why, sizeof(t->blocked_why), "%s", why);
 	t->blocked = true;
 	t->blocked_addresses++;
-	log_debug("httpclient: refused to connect to %s: %s", t->url, why);
+	log_debug("httpclient: refused to connect to %s: %s", shown_url(t), why);
 }
 
 /* libcurl is about to open a socket to a resolved address: check it first. */
@@ -260,7 +273,7 @@ static curl_socket_t open_socket_cb(void *clientp, curlsocktype purpose, struct 
 	}
 	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC, addr->protocol);
 	if (fd < 0) {
-		log_warning("httpclient: could not open a socket for %s: %s", t->url, strerror(errno));
+		log_warning("httpclient: could not open a socket for %s: %s", shown_url(t), strerror(errno));
 		return CURL_SOCKET_BAD;
 	}
 	return fd;
@@ -332,7 +345,7 @@ static int64_t retry_after(struct Transfer *t)
 	if (hc == CURLHE_OK && h && h->value)
 		return httpclient_parse_retry_after(h->value, time(NULL));
 	if (hc != CURLHE_MISSING && hc != CURLHE_NOHEADERS && hc != CURLHE_BADINDEX)
-		log_warning("httpclient: could not read the Retry-After header of %s: error %d", t->url, (int)hc);
+		log_warning("httpclient: could not read the Retry-After header of %s: error %d", shown_url(t), (int)hc);
 	return -1;
 }
 
@@ -346,7 +359,7 @@ static void deliver(struct Transfer *t, const struct HttpClientResponse *r)
 		CURLMcode mc = curl_multi_remove_handle(c->multi, t->easy);
 
 		if (mc != CURLM_OK)
-			log_error("httpclient: curl_multi_remove_handle for %s failed: %s", t->url,
+			log_error("httpclient: curl_multi_remove_handle for %s failed: %s", shown_url(t),
 				  curl_multi_strerror(mc));
 		t->added = false;
 	}
@@ -403,7 +416,7 @@ static void complete(struct Transfer *t, CURLcode rc)
 		CURLcode rc_ = curl_easy_setopt((t)->easy, opt, val);                            \
 		if (rc_ != CURLE_OK) {                                                           \
 			log_error("httpclient: curl_easy_setopt(%s) for %s failed: %s", #opt,    \
-				  (t)->url, curl_easy_strerror(rc_));                            \
+				  shown_url(t), curl_easy_strerror(rc_));                        \
 			return false;                                                            \
 		}                                                                                \
 	} while (0)
@@ -475,7 +488,7 @@ static void start(struct HttpClient *c, struct Transfer *t)
 	mc = curl_multi_add_handle(c->multi, t->easy);
 	if (mc != CURLM_OK) {
 		snprintf(text, sizeof(text), "curl_multi_add_handle failed: %s", curl_multi_strerror(mc));
-		log_error("httpclient: %s for %s", text, t->url);
+		log_error("httpclient: %s for %s", text, shown_url(t));
 		fail(t, HTTPC_ERR_CONNECT, text);
 		return;
 	}

@@ -3,6 +3,7 @@
 #include "infra/log.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,23 +76,189 @@ const char *log_sanitize(char *buf, size_t bufsize, const char *text, size_t len
 	return buf;
 }
 
-/* JSON-escape msg into out; the log line stays one line whatever msg holds. */
-static void json_escape(FILE *out, const char *msg)
+/* Length of the valid UTF-8 sequence at p (overlongs, surrogates and cut sequences: 0). */
+static int utf8_len(const unsigned char *p)
 {
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+	int n;
+	unsigned int cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (int i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)))
+		return 0;
+	return n;
+}
+
+/*
+ * A line is built in memory and written with one call: stderr is
+ * unbuffered, and a write per byte would cost a system call per byte.
+ * Field values longer than this are cut; the message is at most 4095 bytes.
+ */
+#define FIELD_MAX 512
+#define LINE_MAX_BYTES (4096 * 6 + 6 * (FIELD_MAX * 6 + 32) + 256)	/* every byte escaped */
+
+struct Line {
+	char *b;
+	size_t n, size;
+};
+
+static void put(struct Line *l, const char *s, size_t n)
+{
+	if (n > l->size - l->n)
+		n = l->size - l->n;
+	memcpy(l->b + l->n, s, n);
+	l->n += n;
+}
+
+static void put_str(struct Line *l, const char *s)
+{
+	put(l, s, strlen(s));
+}
+
+static void put_fmt(struct Line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_fmt(struct Line *l, const char *fmt, ...)
+{
+	char buf[128];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		put(l, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+}
+
+/*
+ * JSON-escape at most max bytes of s: control bytes as \u00NN, bytes that
+ * are not UTF-8 as U+FFFD, so that every line parses whatever the text held.
+ */
+static void json_escape(struct Line *l, const char *s, size_t max)
+{
+	const unsigned char *start = (const unsigned char *)s;
+
+	for (const unsigned char *p = start; *p;) {
+		int n = utf8_len(p);
+
+		if ((size_t)(p - start) + (size_t)(n ? n : 1) > max)
+			break;
 		if (*p == '"' || *p == '\\')
-			fprintf(out, "\\%c", *p);
-		else if (*p < 0x20)
-			fprintf(out, "\\u%04x", *p);
+			put_fmt(l, "\\%c", *p);
+		else if (*p < 0x20 || *p == 0x7f)
+			put_fmt(l, "\\u%04x", *p);
+		else if (n == 0)
+			put_str(l, "\\ufffd");
 		else
-			fputc(*p, out);
+			put(l, (const char *)p, (size_t)n);
+		p += n ? n : 1;
 	}
 }
 
-static void log_vmsg(enum LogLevel level, const char *fmt, va_list ap)
+static void json_member(struct Line *l, const char *name, const char *value)
+{
+	if (!value)
+		return;
+	put_fmt(l, ",\"%s\":\"", name);
+	json_escape(l, value, FIELD_MAX);
+	put_str(l, "\"");
+}
+
+/* A text field value: printable ASCII as it is, anything else as \xNN, quoted when it has blanks. */
+static void text_member(struct Line *l, const char *name, const char *value)
+{
+	size_t len;
+	bool quote;
+
+	if (!value)
+		return;
+	len = strnlen(value, FIELD_MAX);
+	quote = len == 0 || strcspn(value, " \"=") < len;
+	put_fmt(l, " %s=%s", name, quote ? "\"" : "");
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c == '"' || c == '\\')
+			put_fmt(l, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			put_fmt(l, "\\x%02x", c);
+		else
+			put(l, (const char *)&c, 1);
+	}
+	if (quote)
+		put_str(l, "\"");
+}
+
+static void text_msg(struct Line *l, const char *msg)
+{
+	for (const char *p = msg; *p; p++)
+		put(l, *p == '\n' || *p == '\r' ? " " : p, 1);
+}
+
+static void write_fields(struct Line *l, enum LogFormat format, const struct LogFields *f)
+{
+	void (*member)(struct Line *, const char *, const char *) = format == LOG_FMT_JSON ? json_member : text_member;
+
+	member(l, "request_id", f->request_id);
+	member(l, "event_id", f->event_id);
+	member(l, "subscription", f->subscription);
+	member(l, "destination", f->destination);
+	if (f->attempt > 0)
+		put_fmt(l, format == LOG_FMT_JSON ? ",\"attempt\":%d" : " attempt=%d", f->attempt);
+	member(l, "error_class", f->error_class);
+}
+
+static void build_line(struct Line *l, enum LogFormat format, const char *ts, long pid, enum LogLevel level,
+		       const struct LogFields *f, const char *msg)
+{
+	if (format == LOG_FMT_JSON) {
+		put_fmt(l, "{\"ts\":\"%s\",\"level\":\"%s\",\"pid\":%ld,\"msg\":\"", ts, level_names[level], pid);
+		json_escape(l, msg, SIZE_MAX);
+		put_str(l, "\"");
+		if (f)
+			write_fields(l, format, f);
+		put_str(l, "}");
+	} else {
+		put_fmt(l, "%s [%ld] %s: ", ts, pid, level_names[level]);
+		text_msg(l, msg);
+		if (f)
+			write_fields(l, format, f);
+	}
+	/* the newline fits whatever came before: a cut line still ends */
+	if (l->n == l->size)
+		l->n--;
+	l->b[l->n++] = '\n';
+}
+
+void log_write(FILE *out, enum LogFormat format, const char *ts, long pid, enum LogLevel level,
+	       const struct LogFields *f, const char *msg)
+{
+	/* static: too large for every stack it may be called on; the lock makes it one writer's */
+	static char buf[LINE_MAX_BYTES];
+	struct Line l = { buf, 0, sizeof(buf) };
+
+	flockfile(out);
+	build_line(&l, format, ts, pid, level, f, msg);
+	fwrite(l.b, 1, l.n, out);
+	funlockfile(out);
+}
+
+static void log_vmsg(enum LogLevel level, const struct LogFields *f, const char *fmt, va_list ap)
 {
 	char msg[4096];
-	char ts[64];
+	char ts[32], tsms[64];
 	struct timeval tv;
 	struct tm tm;
 
@@ -99,32 +266,18 @@ static void log_vmsg(enum LogLevel level, const char *fmt, va_list ap)
 	gettimeofday(&tv, NULL);
 	gmtime_r(&tv.tv_sec, &tm);
 	strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-
-	flockfile(stderr);
-	if (current_format == LOG_FMT_JSON) {
-		fprintf(stderr, "{\"ts\":\"%s.%03ldZ\",\"level\":\"%s\",\"pid\":%ld,\"msg\":\"",
-			ts, (long)(tv.tv_usec / 1000), level_names[level], (long)getpid());
-		json_escape(stderr, msg);
-		fputs("\"}\n", stderr);
-	} else {
-		for (char *p = msg; *p; p++) {
-			if (*p == '\n' || *p == '\r')
-				*p = ' ';
-		}
-		fprintf(stderr, "%s.%03ldZ [%ld] %s: %s\n", ts, (long)(tv.tv_usec / 1000),
-			(long)getpid(), level_names[level], msg);
-	}
-	funlockfile(stderr);
+	snprintf(tsms, sizeof(tsms), "%s.%03ldZ", ts, (long)(tv.tv_usec / 1000));
+	log_write(stderr, current_format, tsms, (long)getpid(), level, f, msg);
 }
 
-void log_msg(enum LogLevel level, const char *fmt, ...)
+void log_at(enum LogLevel level, const struct LogFields *f, const char *fmt, ...)
 {
 	va_list ap;
 
 	if (level > current_level)
 		return;
 	va_start(ap, fmt);
-	log_vmsg(level, fmt, ap);
+	log_vmsg(level, f, fmt, ap);
 	va_end(ap);
 }
 
@@ -133,7 +286,7 @@ void fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vmsg(LOG_LVL_ERROR, fmt, ap);
+	log_vmsg(LOG_LVL_ERROR, NULL, fmt, ap);
 	va_end(ap);
 	exit(1);
 }

@@ -6,6 +6,7 @@
 #include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
+#include "infra/redact.h"
 #include "infra/resolve.h"
 
 #include <event2/event.h>
@@ -212,10 +213,11 @@ static void conn_schedule_retry(struct PgConn *c)
 static void conn_broken(struct PgConn *c, const char *why)
 {
 	struct PgPool *pool = c->pool;
-	char buf[512];
+	char line[512], buf[512];
 	bool was_up = c->state == CONN_IDLE || c->state == CONN_BUSY;
 
-	one_line(buf, sizeof(buf), why);
+	one_line(line, sizeof(line), why);
+	redact_conninfo(buf, sizeof(buf), line, pool->conninfo);
 	snprintf(pool->last_err, sizeof(pool->last_err), "%s", buf);
 	if (was_up || !c->logged_down)
 		log_warning("pool %s: connection %d lost: %s", pool->name, c->index, buf);

@@ -101,7 +101,7 @@ static void subscribed(enum PgStatus st, PGresult *res, const char *err, void *a
 	} else if (t->nsubs == MAX_SUBSCRIBERS) {
 		sc->cb(-1, "too many Kafka subscriptions", sc->arg);
 	} else if (!(s = ksub_new(&t->k, sc->subscription, sc->topic, wake_topic, t, why, sizeof(why)))) {
-		log_error("kafka consumer %s: could not start: %s", sc->subscription, why);
+		log_error_f(LOG_F(.subscription = sc->subscription), "kafka consumer: could not start: %s", why);
 		sc->cb(-1, why, sc->arg);
 	} else {
 		t->subs[t->nsubs++] = s;

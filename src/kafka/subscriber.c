@@ -96,9 +96,10 @@ static void commit_offsets(struct KafkaSubscriber *s, const char *topic, int32_t
 	if (koffsets_collect(s->offsets, topic, partition, add_offset, list) > 0) {
 		e = rd_kafka_commit(s->rk, list, async ? 1 : 0);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-			log_warning("kafka consumer %s: could not commit offsets (the messages will be delivered again "
-				    "and recognised as handled): %s",
-				    s->name, rd_kafka_err2str(e));
+			log_warning_f(LOG_F(.subscription = s->name),
+				      "kafka consumer: could not commit offsets (the messages will be delivered again "
+				      "and recognised as handled): %s",
+				      rd_kafka_err2str(e));
 	}
 	rd_kafka_topic_partition_list_destroy(list);
 }
@@ -109,14 +110,15 @@ static void commit_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_pa
 	struct KafkaSubscriber *s = opaque;
 
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR && err != RD_KAFKA_RESP_ERR__NO_OFFSET) {
-		log_warning("kafka consumer %s: offset commit failed: %s", s->name, rd_kafka_err2str(err));
+		log_warning_f(LOG_F(.subscription = s->name), "kafka consumer: offset commit failed: %s",
+			      rd_kafka_err2str(err));
 		return;
 	}
 	for (int i = 0; offsets && i < offsets->cnt; i++) {
 		if (offsets->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
-			log_warning("kafka consumer %s: offset commit of %s [%d] failed: %s", s->name,
-				    offsets->elems[i].topic, (int)offsets->elems[i].partition,
-				    rd_kafka_err2str(offsets->elems[i].err));
+			log_warning_f(LOG_F(.subscription = s->name),
+				      "kafka consumer: offset commit of %s [%d] failed: %s", offsets->elems[i].topic,
+				      (int)offsets->elems[i].partition, rd_kafka_err2str(offsets->elems[i].err));
 	}
 }
 
@@ -245,11 +247,12 @@ static void poll_error(struct KafkaSubscriber *s, const rd_kafka_message_t *rkm)
 		return;
 	if (rkm->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
 		if (!s->topic_missing_logged)
-			log_info("kafka consumer %s: topic %s does not exist yet; waiting for it", s->name, s->ktopic);
+			log_info_f(LOG_F(.subscription = s->name),
+				   "kafka consumer: topic %s does not exist yet; waiting for it", s->ktopic);
 		s->topic_missing_logged = true;
 		return;
 	}
-	log_warning("kafka consumer %s: %s", s->name, rd_kafka_message_errstr(rkm));
+	log_warning_f(LOG_F(.subscription = s->name), "kafka consumer: %s", rd_kafka_message_errstr(rkm));
 }
 
 /* One polled message into the buffer, or skipped (and settled) when it is not ours. */
@@ -261,8 +264,8 @@ static void take(struct KafkaSubscriber *s, rd_kafka_message_t *rkm)
 	uint64_t gen = koffsets_add(s->offsets, topic, rkm->partition, rkm->offset);
 
 	if (gen == 0) {
-		log_debug("kafka consumer %s: ignoring a message of unassigned %s [%d]", s->name, topic,
-			  (int)rkm->partition);
+		log_debug_f(LOG_F(.subscription = s->name), "kafka consumer: ignoring a message of unassigned %s [%d]",
+			    topic, (int)rkm->partition);
 		rd_kafka_message_destroy(rkm);
 		return;
 	}
@@ -272,8 +275,9 @@ static void take(struct KafkaSubscriber *s, rd_kafka_message_t *rkm)
 	km->attempts = 1;
 	why = parse_event(rkm, km);
 	if (why) {
-		log_error("kafka consumer %s: skipping %s [%d] offset %lld: not a chargegate event: %s", s->name, topic,
-			  (int)rkm->partition, (long long)rkm->offset, why);
+		log_error_f(LOG_F(.subscription = s->name),
+			    "kafka consumer: skipping %s [%d] offset %lld: not a chargegate event: %s", topic,
+			    (int)rkm->partition, (long long)rkm->offset, why);
 		koffsets_done(s->offsets, topic, rkm->partition, rkm->offset, gen);
 		kmsg_free(km);
 		commit_offsets(s, topic, rkm->partition, true);
@@ -319,12 +323,12 @@ static void apply_assignment(struct KafkaSubscriber *s, rd_kafka_topic_partition
 	else
 		e = rd_kafka_assign(s->rk, assign ? parts : NULL);
 	if (error) {
-		log_error("kafka consumer %s: could not %s partitions: %s", s->name, assign ? "take" : "give up",
-			  rd_kafka_error_string(error));
+		log_error_f(LOG_F(.subscription = s->name), "kafka consumer: could not %s partitions: %s",
+			    assign ? "take" : "give up", rd_kafka_error_string(error));
 		rd_kafka_error_destroy(error);
 	} else if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		log_error("kafka consumer %s: could not %s partitions: %s", s->name, assign ? "take" : "give up",
-			  rd_kafka_err2str(e));
+		log_error_f(LOG_F(.subscription = s->name), "kafka consumer: could not %s partitions: %s",
+			    assign ? "take" : "give up", rd_kafka_err2str(e));
 	}
 }
 
@@ -341,8 +345,8 @@ static void revoke(struct KafkaSubscriber *s, rd_kafka_topic_partition_list_t *p
 		buffer_drop(s, topic, partition);
 		koffsets_revoke(s->offsets, topic, partition);
 	}
-	log_info("kafka consumer %s: %s %d partition%s", s->name, lost ? "lost" : "gave up", parts->cnt,
-		 parts->cnt == 1 ? "" : "s");
+	log_info_f(LOG_F(.subscription = s->name), "kafka consumer: %s %d partition%s", lost ? "lost" : "gave up",
+		   parts->cnt, parts->cnt == 1 ? "" : "s");
 }
 
 static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
@@ -354,8 +358,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
 		for (int i = 0; i < parts->cnt; i++)
 			koffsets_assign(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
-		log_info("kafka consumer %s: assigned %d partition%s of %s", s->name, parts->cnt,
-			 parts->cnt == 1 ? "" : "s", s->ktopic);
+		log_info_f(LOG_F(.subscription = s->name), "kafka consumer: assigned %d partition%s of %s", parts->cnt,
+			   parts->cnt == 1 ? "" : "s", s->ktopic);
 		apply_assignment(s, parts, true);
 		break;
 	case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
@@ -363,7 +367,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		apply_assignment(s, parts, false);
 		break;
 	default:
-		log_error("kafka consumer %s: rebalance failed: %s", s->name, rd_kafka_err2str(err));
+		log_error_f(LOG_F(.subscription = s->name), "kafka consumer: rebalance failed: %s",
+			    rd_kafka_err2str(err));
 		for (int i = 0; i < parts->cnt; i++) {
 			buffer_drop(s, parts->elems[i].topic, parts->elems[i].partition);
 			koffsets_revoke(s->offsets, parts->elems[i].topic, parts->elems[i].partition);
@@ -728,7 +733,8 @@ static void kafka_unsettled(struct KafkaSubscriber *s, const struct SettleCall *
 			continue;
 		last = seq;
 		if (++c->failures >= 2) {
-			log_warning("kafka consumer %s: %d messages go back to be handled again", s->name, c->left);
+			log_warning_f(LOG_F(.subscription = s->name),
+				      "kafka consumer: %d messages go back to be handled again", c->left);
 			claim_give_back(c, true);
 		}
 	}
@@ -878,7 +884,7 @@ struct KafkaSubscriber *ksub_new(const struct KafkaCommon *k, const char *subscr
 		free(s);
 		return NULL;
 	}
-	log_info("kafka consumer %s: group %s reads %s", s->name, s->group, s->ktopic);
+	log_info_f(LOG_F(.subscription = s->name), "kafka consumer: group %s reads %s", s->group, s->ktopic);
 	return s;
 }
 
@@ -902,7 +908,8 @@ void ksub_free(struct KafkaSubscriber *s)
 		kmsg_free(m);
 	e = rd_kafka_consumer_close(s->rk);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_warning("kafka consumer %s: could not leave the group cleanly: %s", s->name, rd_kafka_err2str(e));
+		log_warning_f(LOG_F(.subscription = s->name), "kafka consumer: could not leave the group cleanly: %s",
+			      rd_kafka_err2str(e));
 	rd_kafka_destroy(s->rk);
 	koffsets_free(s->offsets);
 	free(s);

@@ -264,9 +264,10 @@ static void open_circuit(struct Destinations *d, struct Dest *x)
 	x->circuit = CIRCUIT_OPEN;
 	x->open_until = d->now() + d->s.circuit_cooldown_ms;
 	snprintf(cooldown, sizeof(cooldown), "%lld ms", (long long)d->s.circuit_cooldown_ms);
-	log_warning("callback destination %s: paused for %s after %d consecutive failures (circuit open); its "
-		    "deliveries are postponed, then one probe decides",
-		    x->key, cooldown, x->failures);
+	log_warning_f(LOG_F(.destination = x->key, .error_class = x->last_error[0] ? x->last_error : NULL),
+		      "callback destination: paused for %s after %d consecutive failures (circuit open); its "
+		      "deliveries are postponed, then one probe decides",
+		      cooldown, x->failures);
 	tell_circuit(d, x);
 	postpone_waiters(d, x, paused_delay(d, x), DEST_PAUSED);
 }
@@ -275,7 +276,8 @@ static void close_circuit(struct Destinations *d, struct Dest *x)
 {
 	d->paused--;
 	x->circuit = CIRCUIT_CLOSED;
-	log_info("callback destination %s: the probe succeeded, deliveries resume (circuit closed)", x->key);
+	log_info_f(LOG_F(.destination = x->key),
+		   "callback destination: the probe succeeded, deliveries resume (circuit closed)");
 	tell_circuit(d, x);
 }
 
@@ -341,7 +343,8 @@ void destinations_done(struct Destinations *d, const char *key, enum DestOutcome
 	void *w;
 
 	if (!x) {
-		log_error("callback destination %s: a delivery ended that was never started here", key);
+		log_error_f(LOG_F(.destination = key),
+			    "callback destination: a delivery ended that was never started here");
 		return;
 	}
 	counted_call(d);

@@ -56,6 +56,7 @@ struct SendCall {
 	char *body;
 	char *url;
 	char webhook_id[64];
+	char event_id[37];		/* the message's, for the log */
 	char key[DESTINATION_KEY_SIZE];
 	int attempt;
 	int64_t waited_ms;		/* since it was due, by the database's clock */
@@ -110,13 +111,14 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 				: sender_next_delay_ms(st, attempt, asks_to_wait ? r->retry_after_ms : -1, clock_random32());
 	char cls[HTTPCLIENT_CLASS_SIZE];
 
+	httpclient_error_class_name(r, cls, sizeof(cls));
 	json_set(item, "success", json_object_new_boolean(success));
 	json_set(item, "final", json_object_new_boolean(delay < 0));	/* no attempt follows */
 	json_set_int(item, "latency_ms", r->latency_ms);
 	if (r->error == HTTPC_OK)
 		json_set_int(item, "http_status", r->status);
 	if (!success)
-		json_set_string(item, "error_class", httpclient_error_class_name(r, cls, sizeof(cls)));
+		json_set_string(item, "error_class", cls);
 	if (r->error != HTTPC_OK && r->error_text && r->error_text[0])
 		json_set_string(item, "error_detail", r->error_text);	/* the failure notice's detail */
 	if (r->body_len > 0)
@@ -126,10 +128,12 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 	/* a delay, not a time: the database adds it to its own clock, whatever ours says */
 	if (delay >= 0)
 		json_set_int(item, "next_attempt_in_ms", delay);
-	log_info("callback: request %s attempt %d: %s%s%s%s", json_get_string(item, "request_id"), attempt,
-		 success ? "delivered" : httpclient_error_class_name(r, cls, sizeof(cls)),
-		 !success && r->error_text && r->error_text[0] ? " (" : "", !success ? r->error_text : "",
-		 !success && r->error_text && r->error_text[0] ? ")" : "");
+	log_info_f(LOG_F(.request_id = json_get_string(item, "request_id"), .event_id = call->event_id,
+			 .subscription = consumer_batch_subscription(call->sb->b), .destination = call->key,
+			 .attempt = attempt, .error_class = success ? NULL : cls),
+		   "callback: %s%s%s%s", success ? "delivered" : cls,
+		   !success && r->error_text && r->error_text[0] ? " (" : "", !success ? r->error_text : "",
+		   !success && r->error_text && r->error_text[0] ? ")" : "");
 }
 
 /* What the answer says about the destination's health (for its circuit breaker). */
@@ -250,8 +254,10 @@ static void give_up_paused(struct SendCall *call, const char *last_error)
 	json_set_string(item, "error_class", last_error[0] ? last_error : "connect");
 	json_set_string(item, "response_body", body);
 	json_append(call->sb->items, json_object_get(item));
-	log_info("callback: request %s attempt %d: %s (destination %s paused, schedule spent)",
-		 json_get_string(item, "request_id"), call->attempt, last_error[0] ? last_error : "connect", call->key);
+	log_info_f(LOG_F(.request_id = json_get_string(item, "request_id"), .event_id = call->event_id,
+			 .subscription = consumer_batch_subscription(call->sb->b), .destination = call->key,
+			 .attempt = call->attempt, .error_class = last_error[0] ? last_error : "connect"),
+		   "callback: not sent, the destination is paused and the retry schedule is spent");
 }
 
 /* Not now: back to the queue, no attempt made or counted. */
@@ -269,8 +275,10 @@ static void on_postpone(void *waiter, int64_t delay_ms, enum DestWait why, void 
 	snprintf(text, sizeof(text), "%s: %s", destinations_wait_text(why), call->key);
 	consumer_postpone(call->sb->b, call->index, delay_ms, text);
 	(*s->postponed)++;
-	log_debug("callback: request %s postponed %lld ms: %s", json_get_string(call->item, "request_id"),
-		  (long long)delay_ms, text);
+	log_debug_f(LOG_F(.request_id = json_get_string(call->item, "request_id"), .event_id = call->event_id,
+			  .subscription = consumer_batch_subscription(call->sb->b), .destination = call->key,
+			  .attempt = call->attempt),
+		    "callback: postponed %lld ms: %s", (long long)delay_ms, text);
 	call_end(call);
 }
 
@@ -322,6 +330,7 @@ static void send_one(struct SendBatch *sb, int index, const struct QueueMessage 
 	call->attempt = attempt < 1 ? 1 : attempt;
 	call->waited_ms = m->age_ms;
 	snprintf(call->webhook_id, sizeof(call->webhook_id), "%s", webhook_id ? webhook_id : m->event_id);
+	snprintf(call->event_id, sizeof(call->event_id), "%s", m->event_id);
 	call->item = item_for(payload, call->webhook_id, call->attempt);
 	call->body = callback_body(payload);
 	destinations_key(dest, call->key, sizeof(call->key));
@@ -349,7 +358,10 @@ static void fail_invalid_url(struct SendBatch *sb, const struct QueueMessage *m,
 	json_set_string(item, "error_class", "invalid_url");
 	json_set_string(item, "response_body", body);
 	json_append(sb->items, item);
-	log_warning("callback: request %s: %s", json_get_string(payload, "request_id"), body);
+	log_warning_f(LOG_F(.request_id = json_get_string(payload, "request_id"), .event_id = m->event_id,
+			    .subscription = consumer_batch_subscription(sb->b), .attempt = 1,
+			    .error_class = "invalid_url"),
+		      "callback: %s", body);
 }
 
 static void handle(struct ConsumerBatch *b, void *arg)

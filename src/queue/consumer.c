@@ -96,12 +96,14 @@ static void renewed(int lost, const char *err, void *arg)
 		return;
 	}
 	if (lost < 0)
-		log_warning("consumer %s: could not renew the leases of a batch in flight: %s", c->subscription, err);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: could not renew the leases of a batch in flight: %s", err);
 	if (lost > 0 && !b->lease_lost) {
 		b->lease_lost = true;
-		log_warning("consumer %s: %d leases of a batch in flight were lost (another consumer took them over); "
-			    "what this batch writes will be rolled back",
-			    c->subscription, lost);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: %d leases of a batch in flight were lost (another consumer took them over); "
+			      "what this batch writes will be rolled back",
+			      lost);
 	}
 }
 
@@ -215,9 +217,12 @@ static void count_outcomes(struct ConsumerBatch *b)
 			break;
 		case QUEUE_DEAD:
 			(*c->dead)++;
-			log_warning("consumer %s: event %s (%s) is a dead letter after %d attempts: %s",
-				    c->subscription, b->msgs[i].event_id, b->msgs[i].event_type, b->msgs[i].attempts,
-				    b->outcomes[i].error ? b->outcomes[i].error : "");
+			log_warning_f(LOG_F(.subscription = c->subscription, .event_id = b->msgs[i].event_id,
+					    .request_id = b->msgs[i].aggregate_id[0] ? b->msgs[i].aggregate_id : NULL,
+					    .attempt = b->msgs[i].attempts),
+				      "consumer: a %s event is a dead letter after %d attempts: %s",
+				      b->msgs[i].event_type, b->msgs[i].attempts,
+				      b->outcomes[i].error ? b->outcomes[i].error : "");
 			break;
 		case QUEUE_PENDING:
 			break;
@@ -284,8 +289,8 @@ static void settle_done(int stale, const char *err, void *arg)
 		return;
 	}
 	if (stale < 0)
-		log_warning("consumer %s: could not give back %d messages (%s); their leases will expire", c->subscription,
-			    b->n, err);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: could not give back %d messages (%s); their leases will expire", b->n, err);
 	else
 		count_outcomes(b);
 	if (stale >= 0)
@@ -294,9 +299,10 @@ static void settle_done(int stale, const char *err, void *arg)
 		c->t->ops->notify(c->t, c->notify);	/* wake the relay of what the handler wrote */
 	if (stale > 0) {
 		*c->stale += (uint64_t)stale;
-		log_warning("consumer %s: %d messages were not settled: their lease had expired and another consumer "
-			    "owns them now",
-			    c->subscription, stale);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: %d messages were not settled: their lease had expired and another consumer "
+			      "owns them now",
+			      stale);
 	}
 	c->batches--;
 	batch_free(b);
@@ -406,12 +412,13 @@ static void claim_done(struct QueueMessage *msgs, int n, const char *err, void *
 	c->claiming = false;
 	if (n < 0) {
 		if (!c->failing)
-			log_warning("consumer %s: could not claim messages: %s", c->subscription, err);
+			log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not claim messages: %s",
+				      err);
 		c->failing = true;
 		return;	/* the poll timer retries */
 	}
 	if (c->failing)
-		log_info("consumer %s: claiming again", c->subscription);
+		log_info_f(LOG_F(.subscription = c->subscription), "consumer: claiming again");
 	c->failing = false;
 	if (n == 0) {
 		if (c->again)
@@ -455,7 +462,8 @@ static void subscribe_done(int count, const char *err, void *arg)
 
 	c->claiming = false;
 	if (count < 0) {
-		log_warning("consumer %s: could not subscribe to topic %s: %s", c->subscription, c->topic, err);
+		log_warning_f(LOG_F(.subscription = c->subscription), "consumer: could not subscribe to topic %s: %s",
+			      c->topic, err);
 		return;	/* the poll timer retries */
 	}
 	c->subscribed = true;
@@ -507,7 +515,8 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	c->spec.topic = c->topic;
 	c->spec.notify_outbox = NULL;	/* spec's strings are the caller's; use the copies */
 	if (gethostname(host, sizeof(host)) != 0)
-		log_warning("consumer %s: gethostname failed; leases are owned by \"localhost\"", c->subscription);
+		log_warning_f(LOG_F(.subscription = c->subscription),
+			      "consumer: gethostname failed; leases are owned by \"localhost\"");
 	host[sizeof(host) - 1] = '\0';
 	snprintf(c->owner, sizeof(c->owner), "%s:%ld:%s", host, (long)getpid(), c->subscription);
 	event_assign(&c->run_ev, base, -1, 0, run_cb, c);

@@ -131,10 +131,13 @@ static void post_done(enum IngestOutcome o, const char *request_id, const char *
 	switch (o) {
 	case INGEST_CREATED:
 		(*p->api->accepted)++;
+		log_debug_f(LOG_F(.request_id = request_id), "api: accepted");
 		reply_accepted(x, request_id);
 		break;
 	case INGEST_REPLAYED:
 		(*p->api->replayed)++;
+		log_debug_f(LOG_F(.request_id = request_id),
+			    "api: accepted again (a retry with the same Idempotency-Key)");
 		reply_accepted(x, request_id);
 		break;
 	case INGEST_CONFLICT:

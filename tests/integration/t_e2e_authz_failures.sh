@@ -67,7 +67,7 @@ one_case() {
 	demo_entries "$_rid"
 	tl_is "$(tl_json 0.body.status "$TL_DIR/entries.json")|$(tl_json 0.body.@keys "$TL_DIR/entries.json")" \
 		"unknown|driver_token,request_id,station_id,status" "$_name: the callback says unknown, without a reason"
-	tl_check "$_name: the cause is logged" grep -q "request $_rid: unknown cause=" "$TL_DAEMON_LOG"
+	tl_check "$_name: the cause is logged" grep -q "authorization: unknown cause=.* request_id=$_rid" "$TL_DAEMON_LOG"
 	tl_stop_daemon
 	[ "$1" = none ] || demo_stop "$DEMO_AUTHZ_PID"
 }

@@ -45,8 +45,8 @@ tl_diag "duplicates: $(demo_duplicates) ($(tl_json '#' "$TL_DIR/received.json") 
 tl_is "$(tl_sql "select count(*) from (select request_id from chargegate.authorization_audit group by 1 having count(*) > 1) d")" 0 \
 	"each request was decided once (the audit has one row per request)"
 for l in "$A_LOG" "$B_LOG"; do
-	tl_diag "$(basename "$l"): $(grep -c ': authorization: request ' "$l") decisions," \
-		"$(grep -c ': callback: request ' "$l") callback attempts"
+	tl_diag "$(basename "$l"): $(grep -c ': authorization: .* request_id=' "$l") decisions," \
+		"$(grep -c ': callback: .* attempt=' "$l") callback attempts"
 done
 tl_is "$(tl_count dead_letters)" 0 "no dead letters"
 

@@ -120,7 +120,7 @@ tl_like "$(tl_sql "select string_agg(distinct cause, ',') from chargegate.author
 
 # --- the breaker, the metrics, and no repeated work -------------------------------------------------
 # shellcheck disable=SC2317 # called through tl_poll
-dead_paused() { grep -q "callback destination http://127.0.0.1:${DEAD##*:}: paused" "$TL_DAEMON_LOG"; }
+dead_paused() { grep -q "callback destination: paused .* destination=http://127.0.0.1:${DEAD##*:}\( \|\$\)" "$TL_DAEMON_LOG"; }
 tl_poll 10 dead_paused
 tl_check "the dead port's circuit opens, and the log says so" dead_paused
 curl -s "$TL_BASE_URL/metrics" >"$TL_DIR/metrics.txt"

@@ -33,8 +33,8 @@ BOOT=$(head -n 1 "$TL_DIR/mock.out")
 tl_diag "mock cluster at $BOOT"
 
 # ready once every consumer the daemon started has been assigned partitions
-TL_DAEMON_READY='started=$(grep -c "kafka consumer [a-z_]*: group " "$TL_DAEMON_LOG")
-assigned=$(grep -o "kafka consumer [a-z_]*: assigned" "$TL_DAEMON_LOG" | sort -u | wc -l)
+TL_DAEMON_READY='started=$(grep -c "kafka consumer: group " "$TL_DAEMON_LOG")
+assigned=$(grep "kafka consumer: assigned" "$TL_DAEMON_LOG" | grep -o "subscription=[a-z_]*" | sort -u | wc -l)
 [ "$started" -gt 0 ] && [ "$assigned" -ge "$started" ]'
 export TL_DAEMON_READY
 

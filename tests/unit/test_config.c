@@ -391,6 +391,9 @@ END_TEST
 START_TEST(malformed_lines_are_errors)
 {
 	expect_error("[http]\nlisten\n", 2, "malformed line \"listen\": expected \"key = value\" or \"[section]\"");
+	/* a secret written the YAML way is not echoed back */
+	expect_error("[callback]\nsigning_secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", 2,
+		     "malformed line \"signing_secret ...\": expected \"key = value\" or \"[section]\"");
 	expect_error("[http]\n= x\n", 2, "malformed line: missing key before \"=\"");
 	expect_error("[http\n", 1, "malformed section header \"[http\": expected \"[name]\"");
 	expect_error("[http]\nlisten = \"x\n", 2, "unterminated quoted value");
