@@ -56,9 +56,10 @@ static void written(enum PgStatus status, PGresult *res, const char *err, void *
 	(void)res;
 	cl->in_flight = false;
 	if (status != PG_OK)
-		log_warning("callback destination %s: could not record its circuit as %s in "
-			    "chargegate.destination_circuit (status and the status page may show it wrongly): %s",
-			    p->key, p->open ? "open" : "closed", err ? err : "unknown error");
+		log_warning_f(LOG_F(.destination = p->key),
+			      "callback destination: could not record its circuit as %s in "
+			      "chargegate.destination_circuit (status and the status page may show it wrongly): %s",
+			      p->open ? "open" : "closed", err ? err : "unknown error");
 	cl->head = p->next;
 	if (!cl->head)
 		cl->tail = NULL;
@@ -95,8 +96,9 @@ static void drop_oldest(struct CircuitLog *cl)
 
 	if (!p)
 		return;
-	log_warning("callback destination %s: its circuit change is not recorded, %d others wait (database slow "
-		    "or down)", p->key, cl->queued);
+	log_warning_f(LOG_F(.destination = p->key),
+		      "callback destination: its circuit change is not recorded, %d others wait (database slow or down)",
+		      cl->queued);
 	*pp = p->next;
 	if (cl->tail == p)
 		cl->tail = pp == &cl->head ? NULL : cl->head;

@@ -138,15 +138,17 @@ static void settle_one(struct NoticeCall *call, const struct HttpClientResponse 
 	}
 	(*nb->f->results[result])++;
 	if (result == NOTICE_DELIVERED)
-		log_info("failure notice: request %s attempt %d: delivered", call->request_id, call->attempt);
+		log_info_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt),
+			   "failure notice: delivered");
 	else
-		log_warning("failure notice: request %s attempt %d: %s%s%s%s", call->request_id, call->attempt, cls,
-			    r->error_text && r->error_text[0] ? " (" : "", r->error_text ? r->error_text : "",
-			    r->error_text && r->error_text[0] ? ")" : "");
+		log_warning_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt, .error_class = cls),
+			      "failure notice: not accepted%s%s%s", r->error_text && r->error_text[0] ? " (" : "",
+			      r->error_text ? r->error_text : "", r->error_text && r->error_text[0] ? ")" : "");
 	if (result == NOTICE_GIVEN_UP)
 		/* not the URL itself: its query may hold the operator's token */
-		log_error("failure notice: request %s: not delivered to callback.failure_url, given up after %d attempts",
-			  call->request_id, call->attempt);
+		log_error_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt, .error_class = cls),
+			    "failure notice: not delivered to callback.failure_url, given up after %d attempts",
+			    call->attempt);
 }
 
 static void answered(const struct HttpClientResponse *r, void *arg)
