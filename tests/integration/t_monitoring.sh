@@ -4,9 +4,10 @@
 # unit tests; the Grafana dashboard is valid JSON with PromQL that parses;
 # every alert has its runbook section in doc/operations.md; and every
 # metric name the rules and the dashboard use is in the /metrics scrape of
-# a live daemon that has delivered a callback, retried a failed one and
-# timed out an authorization call -- with those events counted -- whose
-# exposition passes "promtool check metrics".  A daemon without relays
+# a live daemon that has delivered a callback, retried a failed one, timed
+# out an authorization call and given up a failure notice to
+# callback.failure_url -- with those events counted -- whose exposition
+# passes "promtool check metrics".  A daemon without relays
 # shows the request it cannot relay as an outbox backlog with an age, and
 # its pools without connections while the database is stopped.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -142,7 +143,20 @@ demo_receiver_start
 CB=$DEMO_RECEIVER/cb
 demo_receiver_start --fail-first 1
 CB_FAIL_FIRST=$DEMO_RECEIVER/cb
-demo_e2e_daemon CHARGEGATE_AUTHORIZATION_TIMEOUT=300ms || tl_bail "chargegated did not start"
+# 410 Gone ends a callback and a failure notice at their first attempt
+demo_receiver_start --status 410
+GONE=$DEMO_RECEIVER
+demo_e2e_daemon CHARGEGATE_AUTHORIZATION_TIMEOUT=300ms CHARGEGATE_CALLBACK_FAILURE_URL="$GONE/failed" ||
+	tl_bail "chargegated did not start"
+
+SCRAPE=$TL_DIR/metrics.txt
+scrape() {
+	curl -sS --max-time 10 -o "$SCRAPE" "$TL_BASE_URL/metrics" 2>"$TL_DIR/curl.err"
+}
+# sample NAME{LABELS}: the value of one series of the last scrape ("" if absent)
+sample() {
+	awk -v s="$1" '$1 == s { print $2 }' "$SCRAPE"
+}
 
 # the first request: its authorization call hangs (unknown after the
 # timeout), its first callback gets a 500, the retry is delivered
@@ -155,14 +169,17 @@ demo_wait_status "$rid2" delivered 15 || tl_not_ok "request 2 is delivered" "sta
 tl_is "$(demo_field "$rid1" "decision || '|' || callback_attempts")|$(demo_field "$rid2" "decision || '|' || callback_attempts")" \
 	"unknown|2|allowed|1" "the traffic: a timed-out authorization and a retried callback, then a clean request"
 
-SCRAPE=$TL_DIR/metrics.txt
-scrape() {
-	curl -sS --max-time 10 -o "$SCRAPE" "$TL_BASE_URL/metrics" 2>"$TL_DIR/curl.err"
+# the third request's receiver is gone: delivery_failed, and the notice of
+# it to callback.failure_url is refused as well (what
+# ChargegateFailureNoticeGivenUp reads)
+demo_request validDriverToken123 "$GONE/cb"
+rid3=$DEMO_RID
+demo_wait_status "$rid3" delivery_failed 15 || tl_not_ok "request 3 ends delivery_failed" "status: $(demo_field "$rid3" status)"
+notice_given_up() {
+	scrape && [ "$(sample 'chargegate_failure_notifications_total{result="given_up"}')" = 1 ]
 }
-# sample NAME{LABELS}: the value of one series of the last scrape ("" if absent)
-sample() {
-	awk -v s="$1" '$1 == s { print $2 }' "$SCRAPE"
-}
+tl_poll 15 notice_given_up || tl_not_ok "the failure notice of request 3 is given up within 15 s" \
+	"$(grep '^chargegate_failure_notifications' "$SCRAPE" | tr '\n' ' ')"
 # the queue figures are read every few seconds: wait for the first reading
 figures_read() {
 	scrape && [ -n "$(sample 'chargegate_subscription_oldest_age_seconds{subscription="notification"}')" ]
@@ -189,9 +206,11 @@ tl_is "$(comm -23 "$TL_DIR/dashboard-names.txt" "$TL_DIR/scraped.txt" | tr '\n' 
 
 # the events are counted, under the labels the rules select
 tl_is "$(sample 'chargegate_authorization_failures_total{cause="timeout"}')|$(sample 'chargegate_authorization_decisions_total{decision="unknown"}')|$(sample 'chargegate_authorization_decisions_total{decision="allowed"}')|$(sample 'chargegate_authorization_duration_seconds_count{}')" \
-	"1|1|1|2" "authorization: one timeout, one unknown and one allowed decision, two calls timed"
-tl_is "$(sample 'chargegate_callback_attempts_total{outcome="delivered"}')|$(sample 'chargegate_callback_attempts_total{outcome="failed"}')|$(sample 'chargegate_callback_failures_total{error_class="http_5xx"}')|$(sample 'chargegate_callback_duration_seconds_count{}')" \
-	"2|1|1|3" "callbacks: two delivered, one failed with http_5xx, three attempts timed"
+	"1|1|2|3" "authorization: one timeout, one unknown and two allowed decisions, three calls timed"
+tl_is "$(sample 'chargegate_callback_attempts_total{outcome="delivered"}')|$(sample 'chargegate_callback_attempts_total{outcome="failed"}')|$(sample 'chargegate_callback_failures_total{error_class="http_5xx"}')|$(sample 'chargegate_callback_failures_total{error_class="http_4xx"}')|$(sample 'chargegate_callback_duration_seconds_count{}')" \
+	"2|2|1|1|4" "callbacks: two delivered, two failed (http_5xx, then the 410 as http_4xx), four attempts timed"
+tl_is "$(sample 'chargegate_failure_notifications_total{result="given_up"}')|$(sample 'chargegate_failure_notifications_total{result="delivered"}')|$(sample 'chargegate_failure_notifications_total{result="failed"}')|$(sample 'chargegate_failure_notifications_skipped_total{}')" \
+	"1|0|0|0" "failure notices: the one of the request whose receiver is gone is given up, none delivered, none skipped"
 tl_is "$(sample 'chargegate_database_connections{pool="api"}')" "$(sample 'chargegate_database_pool_size{pool="api"}')" \
 	"the API pool has all its connections open"
 
