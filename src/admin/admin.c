@@ -146,17 +146,6 @@ static void handle_api(struct Admin *a, struct HttpExchange *x, const char *path
 	}
 }
 
-static void handle_metrics(struct HttpExchange *x)
-{
-	struct evbuffer *buf = evbuffer_new();
-
-	if (!buf)
-		fatal("out of memory");
-	metrics_render(buf);
-	httpx_reply(x, 200, "text/plain; version=0.0.4", buf);
-	evbuffer_free(buf);
-}
-
 static void admin_handle(struct HttpExchange *x, void *arg)
 {
 	struct Admin *a = arg;
@@ -171,7 +160,7 @@ static void admin_handle(struct HttpExchange *x, void *arg)
 		httpx_add_header(x, "Allow", "GET, HEAD");
 		httpx_problem(x, 405, "method-not-allowed", "Method Not Allowed", detail, NULL);
 	} else if (strcmp(path, "/metrics") == 0) {
-		handle_metrics(x);
+		metrics_serve(x);
 	} else if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) == 0) {
 		handle_api(a, x, path);
 	} else if ((asset = asset_for(path)) != NULL) {

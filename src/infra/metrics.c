@@ -3,6 +3,7 @@
 #include "infra/metrics.h"
 
 #include "infra/alloc.h"
+#include "infra/httpserver.h"
 #include "infra/log.h"
 
 #include <event2/buffer.h>
@@ -164,4 +165,15 @@ void metrics_cleanup(void)
 	for (int i = 0; i < nseries; i++)
 		series_free(series[i]);
 	nseries = 0;
+}
+
+void metrics_serve(struct HttpExchange *x)
+{
+	struct evbuffer *buf = evbuffer_new();
+
+	if (!buf)
+		fatal("out of memory");
+	metrics_render(buf);
+	httpx_reply(x, 200, "text/plain; version=0.0.4", buf);
+	evbuffer_free(buf);
 }

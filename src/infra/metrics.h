@@ -30,6 +30,10 @@ void metrics_observe(struct MetricsHistogram *h, double seconds);
 
 void metrics_render(struct evbuffer *out);
 
+struct HttpExchange;
+/* Answers GET /metrics with metrics_render() (the API's and the status page's address). */
+void metrics_serve(struct HttpExchange *x);
+
 /* Drops every series (tests and clean shutdown under leak checkers). */
 void metrics_cleanup(void);
 

@@ -9,6 +9,7 @@
 #include "infra/log.h"
 #include "infra/metrics.h"
 #include "infra/signing.h"
+#include "notification/webhook.h"
 #include "queue/consumer.h"
 #include "queue/settings.h"
 #include "queue/topology.h"
@@ -168,34 +169,18 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 	call_end(call);
 }
 
-static void add_header(const char **headers, int *n, char *storage, size_t size, const char *name, const char *value)
-{
-	snprintf(storage, size, "%s: %s", name, value);
-	headers[(*n)++] = storage;
-}
-
-/* Standard Webhooks, as callbacks are sent (sender.c): a fresh timestamp on every attempt. */
+/* Signed and timestamped as callbacks are (webhook.h). */
 static void post(struct NoticeCall *call)
 {
 	const struct FailureNoticeSettings *st = call->nb->f->st;
-	char ts[24], idh[80], tsh[48], sigh[SIGNING_HEADER_SIZE + 32], sig[SIGNING_HEADER_SIZE];
-	const char *headers[8];
-	int n = 0;
+	struct WebhookHeaders h;
 	struct HttpClientRequest req = { 0 };
 
-	snprintf(ts, sizeof(ts), "%lld", (long long)time(NULL));
-	headers[n++] = "Content-Type: application/json";
-	headers[n++] = "User-Agent: chargegate/" PACKAGE_VERSION;
-	add_header(headers, &n, idh, sizeof(idh), "webhook-id", call->webhook_id);
-	add_header(headers, &n, tsh, sizeof(tsh), "webhook-timestamp", ts);
-	if (st->key &&
-	    signing_header(st->key, st->previous_key, call->webhook_id, ts, call->body, strlen(call->body), sig))
-		add_header(headers, &n, sigh, sizeof(sigh), "webhook-signature", sig);
-	headers[n] = NULL;
+	webhook_headers(&h, st->key, st->previous_key, call->webhook_id, call->body);
 	req.url = call->url;
 	req.body = call->body;
 	req.body_len = strlen(call->body);
-	req.headers = headers;
+	req.headers = h.list;
 	req.timeout_ms = (long)st->timeout_ms;
 	req.max_response_bytes = RESPONSE_MAX;
 	req.policy = NULL;	/* the operator's own URL: see failurenotice.h */

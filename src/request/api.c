@@ -409,17 +409,6 @@ static void readyz_done(enum PgStatus st, PGresult *res, const char *err, void *
 	pgpool_tx(g->api->pool, write_probe, sizeof(write_probe) / sizeof(write_probe[0]), write_probe_done, g);
 }
 
-static void handle_metrics(struct HttpExchange *x)
-{
-	struct evbuffer *buf = evbuffer_new();
-
-	if (!buf)
-		fatal("out of memory");
-	metrics_render(buf);
-	httpx_reply(x, 200, "text/plain; version=0.0.4", buf);
-	evbuffer_free(buf);
-}
-
 static void method_not_allowed(struct HttpExchange *x, const char *allow)
 {
 	char detail[128];
@@ -447,7 +436,7 @@ static void handle_simple_get(struct Api *api, struct HttpExchange *x, const cha
 		return;
 	}
 	if (strcmp(path, "/metrics") == 0) {
-		handle_metrics(x);
+		metrics_serve(x);
 		return;
 	}
 	body = json_new_object();
