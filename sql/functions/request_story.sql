@@ -16,10 +16,18 @@
 --                     latency_ms, error_class, final, next_attempt_at,
 --                     response (its first 200 characters)
 --   delivered | delivery_failed   the final state
+--   failure_notice_attempt  one POST of the CallbackDeliveryFailed notice
+--                     to callback.failure_url: attempt, http_status,
+--                     latency_ms, error_class, final (the notice accepted or
+--                     given up), webhook_id (the notice's, the same on every
+--                     attempt), response (its first 200 characters); it
+--                     follows the final callback attempt, and usually the
+--                     final state (whose row another consumer updates)
 -- Outbox events are kept for queue.retention only; audit rows and attempts
 -- as long as the request.  Never the driver token, what was sent to the
 -- authorization service or its raw answer (they carry the token), nor any
--- key or secret.
+-- key or secret: not callback.failure_url either, which may carry
+-- credentials and is the operator's configuration, not the request's.
 CREATE OR REPLACE FUNCTION chargegate.request_story(p_request_id uuid)
 RETURNS jsonb
 LANGUAGE sql
@@ -65,6 +73,13 @@ AS $function$
         UNION ALL
         SELECT updated_at, 4, 0, jsonb_build_object('event', status)
           FROM r WHERE status IN ('delivered', 'delivery_failed')
+        UNION ALL
+        SELECT created_at, 5, id,
+               jsonb_build_object('event', 'failure_notice_attempt', 'attempt', attempt,
+                                  'http_status', http_status, 'latency_ms', latency_ms,
+                                  'error_class', error_class, 'final', final, 'webhook_id', webhook_id,
+                                  'response', left(response_body, 200))
+          FROM chargegate.failure_notice_attempt WHERE request_id = p_request_id
     )
     SELECT jsonb_build_object(
                'request', jsonb_build_object(
@@ -78,5 +93,6 @@ AS $function$
 $function$;
 
 COMMENT ON FUNCTION chargegate.request_story(uuid) IS
-    'One request''s story in time order (accepted, relayed, authorization, callback attempts, final state) '
+    'One request''s story in time order (accepted, relayed, authorization, callback attempts, final state, '
+    'failure notice attempts) '
     'as JSON; NULL when unknown.  Never the driver token or secrets.';

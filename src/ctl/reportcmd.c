@@ -78,6 +78,7 @@ static const char timeline_sql[] =
 	"  to_char(extract(epoch FROM (e->>'at')::timestamptz - (s->'request'->>'created_at')::timestamptz),"
 	"          'FM999990.000') AS since,"
 	"  CASE e->>'event' WHEN 'callback_attempt' THEN 'callback attempt ' || (e->>'attempt')"
+	"                   WHEN 'failure_notice_attempt' THEN 'failure notice ' || (e->>'attempt')"
 	"                   ELSE e->>'event' END AS event,"
 	"  CASE e->>'event'"
 	"   WHEN 'relayed' THEN concat(e->>'event_type', ' (', e->>'outbox', ')')"
@@ -89,6 +90,11 @@ static const char timeline_sql[] =
 	"        CASE WHEN (e->>'final')::boolean THEN 'final' END,"
 	"        'next attempt ' || to_char((e->>'next_attempt_at')::timestamptz AT TIME ZONE 'UTC',"
 	"                                   'HH24:MI:SS.MS\"Z\"'))"
+	"   WHEN 'failure_notice_attempt' THEN concat_ws(', ', 'to callback.failure_url',"
+	"        coalesce('HTTP ' || (e->>'http_status'), 'no answer'), 'took ' || (e->>'latency_ms') || ' ms',"
+	"        'error ' || (e->>'error_class'),"
+	"        CASE WHEN NOT (e->>'final')::boolean THEN NULL WHEN e->>'error_class' IS NULL THEN 'final, accepted'"
+	"             ELSE 'final, given up' END)"
 	"   ELSE '' END AS detail"
 	" FROM s, jsonb_array_elements(s->'timeline') e WHERE s IS NOT NULL";
 

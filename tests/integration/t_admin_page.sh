@@ -6,7 +6,8 @@
 # HEAD, with a Content-Security-Policy; 400/404/503 as problem documents;
 # the API's address does not serve it.  Then headless Chromium renders
 # /ui#<id> and the DOM it dumps holds the live data: the request ids, the
-# subscriptions, the counts and the failed request's timeline.  The
+# subscriptions, the counts and the failed request's timeline, down to
+# the failure notice sent to callback.failure_url.  The
 # screenshot stays next to this test's log (t_admin_page.png).
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
@@ -28,8 +29,10 @@ demo_receiver_start
 # delivery_failed, and the third failure opens DEAD's circuit for a minute
 DEAD_PORT=$(tl_free_port)
 DEAD=http://127.0.0.1:$DEAD_PORT/callbacks/start
+# the demo receiver is the operator's endpoint as well: it accepts the failure notice
 demo_e2e_daemon CHARGEGATE_DATABASE_QUERY_TIMEOUT=1s CHARGEGATE_CALLBACK_CIRCUIT_FAILURES=3 \
-	CHARGEGATE_CALLBACK_CIRCUIT_COOLDOWN=1m || tl_bail "chargegated did not start"
+	CHARGEGATE_CALLBACK_CIRCUIT_COOLDOWN=1m CHARGEGATE_CALLBACK_FAILURE_URL="$DEMO_RECEIVER/failed" ||
+	tl_bail "chargegated did not start"
 
 # admin METHOD PATH [curl options…]: tl_http against the status page's listener
 admin() {
@@ -67,6 +70,12 @@ tl_ok "one request delivered ($RID_OK), one delivery_failed ($RID_FAIL)"
 # shellcheck disable=SC2317 # called through tl_poll
 circuit_open() { [ "$(tl_sql "select count(*) from chargegate.open_circuits")" = 1 ]; }
 tl_poll 10 circuit_open || tl_bail "the dead receiver's circuit did not open"
+# shellcheck disable=SC2317 # called through tl_poll
+notice_sent() {
+	[ "$(tl_sql "select count(*) from chargegate.failure_notice_attempt where request_id::text = :'rid' and final" \
+		-v rid="$RID_FAIL")" = 1 ]
+}
+tl_poll 10 notice_sent || tl_bail "no failure notice about $RID_FAIL was recorded"
 
 # --- the page and its files -----------------------------------------------------------------------
 admin GET /ui
@@ -207,6 +216,7 @@ tl_check "  no error banner" sh -c "! grep -q 'class=\"error\">[^<]' '$DOM'"
 tl_check "  the timeline of $RID_FAIL is open" grep -q "id=\"timeline-id\">$RID_FAIL<" "$DOM"
 tl_check "  it shows the failed delivery (connect)" grep -q '>connect<' "$DOM"
 tl_check "  and the final state delivery_failed" grep -q '>delivery_failed<' "$DOM"
+tl_check "  and the failure notice's attempt" grep -q '>failure_notice_attempt<' "$DOM"
 tl_check "  the page says when it was updated" grep -q 'id="updated"[^>]*>updated ' "$DOM"
 
 rm -f "$SHOT"

@@ -9,7 +9,8 @@
 # sends none; a hanging operator endpoint does not hold up drivers'
 # callbacks; the signature verifies with the npm standardwebhooks package;
 # with the key unset (a reload) nothing is sent.  Every attempt is
-# recorded in chargegate.failure_notice_attempt and counted in /metrics.  An
+# recorded in chargegate.failure_notice_attempt, counted in /metrics and
+# told in the request's story (chargegatectl requests show, the status page).  An
 # upgrade to schema 13 announces none of the failures already on the topic.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
@@ -20,6 +21,8 @@
 SCHEDULE=100ms,100ms
 ATTEMPTS=3		# 1 + len(SCHEDULE)
 SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+
+command -v jq >/dev/null 2>&1 || tl_bail "jq is not installed (run scripts/install-deps)"
 
 demo_setup
 demo_authz_start --default allowed
@@ -182,6 +185,39 @@ tl_is "$(notice_attempts "$RID_BUSY")" "1:false:http_503 2:false:http_503 3:true
 tl_is "$(metric 'chargegate_failure_notifications_total{result="given_up"}')" 1 "/metrics counts the notice given up"
 tl_check "the log says the notice was given up, with the request id as a field" grep -q "failure notice: not delivered to callback.failure_url, given up after $ATTEMPTS attempts.* request_id=$RID_BUSY" "$TL_DAEMON_LOG"
 
+# --- the request's story tells the notice's attempts (requests show, the status page) ------------------------
+ctl() { "$TL_CTL" -c "$TL_CONF" "$@"; }
+# events RID: the event column of requests show RID, one per line, without the relays
+events() { ctl requests show "$1" | sed -n '/^time (UTC)/,$p' | sed 1d | cut -c38-57 | sed 's/ *$//' | grep -v '^relayed$'; }
+# notice_entries FILE: the notice attempts of a request_story JSON as [attempt, http_status, error_class, final]
+notice_entries() { jq -c '[.timeline[] | select(.event == "failure_notice_attempt") | [.attempt, .http_status, .error_class, .final]]' "$1"; }
+ctl requests show "$RID_FLAKY" >"$TL_DIR/show.txt" 2>&1
+tl_is "$?" 0 "requests show of a request whose notice was sent exits 0"
+# the final state is written by another consumer than the notice's: its place is not asserted
+tl_is "$(events "$RID_FLAKY" | grep -v '^delivery_failed$' | paste -sd, -)" \
+	"accepted,authorization,callback attempt 1,callback attempt 2,callback attempt 3,failure notice 1,failure notice 2,failure notice 3" \
+	"requests show: the notice's three attempts follow the final callback attempt"
+tl_is "$(events "$RID_FLAKY" | grep -c '^delivery_failed$')" 1 "requests show: the final state delivery_failed is told"
+tl_like "$(grep 'failure notice 1' "$TL_DIR/show.txt")" 'to callback\.failure_url, HTTP 500, took [0-9]+ ms, error http_500$' \
+	"requests show: a failed notice attempt with its status, latency and error class"
+tl_like "$(grep 'failure notice 3' "$TL_DIR/show.txt")" 'to callback\.failure_url, HTTP 200, took [0-9]+ ms, final, accepted$' \
+	"requests show: the accepted notice attempt, final"
+tl_like "$(ctl requests show "$RID_BUSY" | grep "failure notice $ATTEMPTS")" 'HTTP 503, took [0-9]+ ms, error http_503, final, given up$' \
+	"requests show: the last attempt of a notice given up"
+tl_check "requests show never shows callback.failure_url" sh -c "! grep -q '$OPS_FLAKY' '$TL_DIR/show.txt'"
+ctl requests show "$RID_FLAKY" --json >"$TL_DIR/story.json" 2>&1
+tl_is "$?" 0 "requests show --json of a request whose notice was sent exits 0"
+tl_is "$(notice_entries "$TL_DIR/story.json")" '[[1,500,"http_500",false],[2,500,"http_500",false],[3,200,null,true]]' \
+	"requests show --json: the notice's attempts with status, error class and final"
+tl_is "$(jq -c '[.timeline[].event] | (map(. == "callback_attempt") | rindex(true)) < index("failure_notice_attempt")' "$TL_DIR/story.json")|$(jq -c '[.timeline[].at] == ([.timeline[].at] | sort)' "$TL_DIR/story.json")" \
+	"true|true" "requests show --json: in time order, the notice's attempts after the last callback attempt"
+notices "$OPS_FLAKY" "$RID_FLAKY" >/dev/null
+tl_is "$(jq -r '[.timeline[] | select(.event == "failure_notice_attempt") | .webhook_id] | unique | .[]' "$TL_DIR/story.json")" \
+	"$(tl_json 0.webhook_id "$E")" "requests show --json: the webhook-id the operator endpoint received"
+curl -sS --max-time 5 -o "$TL_DIR/page.json" "$TL_ADMIN_URL/ui/api/requests/$RID_FLAKY"
+tl_is "$(notice_entries "$TL_DIR/page.json")" '[[1,500,"http_500",false],[2,500,"http_500",false],[3,200,null,true]]' \
+	"the status page's timeline (/ui/api/requests/ID) has the notice's attempts"
+
 # --- a hanging operator endpoint, then kill -9 ------------------------------------------------------------
 set_failure_url "$TARPIT/failed"
 reload
@@ -270,22 +306,19 @@ tl_daemon_alive "chargegated runs through it all"
 tl_stop_daemon
 
 # --- an upgrade to schema 13 announces no failure of the past ------------------------------------------------
-# back to version 11 (no failure_notice subscription, no attempt table, no
-# circuit table of 012), with
+# back to version 12 (no failure_notice subscription, no attempt table), with
 # every failure above still on the callback_delivery topic
 tl_sql "begin;
 	delete from chargegate.subscription_batch where subscription = 'failure_notice';
 	delete from chargegate.handled_event where subscription = 'failure_notice';
 	delete from chargegate.subscription where name = 'failure_notice';
 	drop table chargegate.failure_notice_attempt;
-	drop view chargegate.open_circuits;
-	drop table chargegate.destination_circuit;
-	delete from chargegate.schema_version where version > 11;
-	commit;" >/dev/null || tl_bail "could not set up the version-11 database"
+	delete from chargegate.schema_version where version > 12;
+	commit;" >/dev/null || tl_bail "could not set up the version-12 database"
 OLD=$(tl_count topic_message "topic = 'callback_delivery' and event_type = 'CallbackFailed' and (payload ->> 'final')::boolean")
 tl_check "(the topic holds the $OLD final failures of the requests above)" test "$OLD" -ge 7
 tl_migrate
-tl_is "$TL_RC" 0 "chargegatectl migrate upgrades a version-11 database"
+tl_is "$TL_RC" 0 "chargegatectl migrate upgrades a version-12 database"
 tl_check "upgrade: the past outcomes are not queued for the new subscription (as stranded messages)" settled
 set_failure_url "$OPS/failed"
 BEFORE=$(demo_received_count "$OPS")

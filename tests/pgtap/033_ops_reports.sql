@@ -1,8 +1,9 @@
 -- The operator's reports (migration 012): destination_circuit and
 -- record_circuit, the view open_circuits, status_report(), request_story()
--- and recent_requests() on a small fixture.
+-- and recent_requests() on a small fixture; the failure notices (migration
+-- 013) in request_story().
 BEGIN;
-SELECT plan(37);
+SELECT plan(41);
 
 DELETE FROM chargegate.charging_session_request;
 DELETE FROM chargegate.charging_session_request_outbox;
@@ -153,6 +154,47 @@ SELECT is((SELECT array_agg(k ORDER BY k) FROM rep, jsonb_object_keys(r->'subscr
           'subscriptions carry every column of subscription_status');
 SELECT is((SELECT jsonb_typeof(r->'subscriptions'->0->'oldest_age') FROM rep), 'number', 'ages are seconds');
 SELECT is((SELECT r->'open_circuits'->0->>'destination' FROM rep), 'http://b.example:8080', 'open circuits are listed');
+
+-- ---------------------------------------------------------------------------
+-- request_story of a failed request whose operator was told
+-- (callback.failure_url): the notice's attempts follow the final failure
+-- ---------------------------------------------------------------------------
+INSERT INTO chargegate.charging_session_request
+       (request_id, station_id, driver_token, callback_url, status, decision, decision_reason, callback_attempts,
+        created_at, updated_at)
+VALUES ('01900000-0000-7000-8000-000000000003', '123e4567-e89b-12d3-a456-426614174000', 'tok3',
+        'https://cpo.example/gone', 'delivery_failed', 'allowed', 'OK', 1, now() - interval '30 s',
+        now() - interval '25 s');
+INSERT INTO chargegate.callback_delivery_attempt (request_id, webhook_id, attempt, callback_url, http_status,
+                                                  latency_ms, error_class, response_body, final, created_at)
+VALUES ('01900000-0000-7000-8000-000000000003', gen_random_uuid(), 1, 'https://cpo.example/gone', 410, 9,
+        'http_410', 'gone', true, now() - interval '26 s');
+-- inserted out of time order: the story sorts them
+INSERT INTO chargegate.failure_notice_attempt (request_id, webhook_id, attempt, failure_url, http_status, latency_ms,
+                                               error_class, response_body, final, created_at)
+VALUES ('01900000-0000-7000-8000-000000000003', '01900000-0000-7000-8000-0000000000a1', 2,
+        'https://operator:opsPassword9@ops.example/failed', 200, 7, NULL, 'thanks', true, now() - interval '20 s'),
+       ('01900000-0000-7000-8000-000000000003', '01900000-0000-7000-8000-0000000000a1', 1,
+        'https://operator:opsPassword9@ops.example/failed', NULL, 2000, 'timeout', NULL, false, now() - interval '24 s');
+CREATE TEMPORARY TABLE failed_story AS SELECT chargegate.request_story('01900000-0000-7000-8000-000000000003') AS s;
+SELECT is((SELECT array_agg(e->>'event' ORDER BY n)
+             FROM failed_story, jsonb_array_elements(s->'timeline') WITH ORDINALITY x(e, n)),
+          ARRAY['accepted', 'callback_attempt', 'delivery_failed', 'failure_notice_attempt',
+                'failure_notice_attempt'],
+          'a failed request: the failure notice''s attempts follow the final callback failure');
+SELECT is((SELECT array_agg(jsonb_build_array(e->'attempt', e->'http_status', e->'latency_ms', e->'error_class',
+                                              e->'final', e->'response') ORDER BY n)
+             FROM failed_story, jsonb_array_elements(s->'timeline') WITH ORDINALITY x(e, n)
+            WHERE e->>'event' = 'failure_notice_attempt'),
+          ARRAY['[1, null, 2000, "timeout", false, null]', '[2, 200, 7, null, true, "thanks"]']::jsonb[],
+          'each notice attempt in order with its HTTP status, latency, error class, whether it was the last, answer');
+SELECT is((SELECT array_agg(DISTINCT e->>'webhook_id')
+             FROM failed_story, jsonb_array_elements(s->'timeline') e
+            WHERE e->>'event' = 'failure_notice_attempt'),
+          ARRAY['01900000-0000-7000-8000-0000000000a1'],
+          'the notice''s webhook-id, the same on every attempt');
+SELECT is((SELECT strpos(s::text, 'opsPassword9') + strpos(s::text, 'ops.example') FROM failed_story), 0,
+          'callback.failure_url (it may carry credentials) appears nowhere');
 
 SELECT * FROM finish();
 ROLLBACK;
