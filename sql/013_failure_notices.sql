@@ -24,9 +24,17 @@ BEGIN
 END;
 $$;
 
-INSERT INTO chargegate.subscription (name, topic, builtin)
-VALUES ('failure_notice', 'callback_delivery', true)
-ON CONFLICT (name) DO UPDATE SET builtin = true;
+-- A subscription may take only some event types of its topic: the relay
+-- fans a message out only to the subscriptions that want it, so
+-- failure_notice is not handed every delivery success (most of the topic)
+-- only to acknowledge it.
+ALTER TABLE chargegate.subscription ADD COLUMN event_types text[];
+COMMENT ON COLUMN chargegate.subscription.event_types IS
+    'Event types the relay hands this subscription (NULL: every message of its topic).';
+
+INSERT INTO chargegate.subscription (name, topic, builtin, event_types)
+VALUES ('failure_notice', 'callback_delivery', true, ARRAY['CallbackFailed'])
+ON CONFLICT (name) DO UPDATE SET builtin = true, event_types = EXCLUDED.event_types;
 
 -- Failures that ended before this version are not announced on upgrade:
 -- what the topic (PostgreSQL transport) and the outbox (also the Kafka

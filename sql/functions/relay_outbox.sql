@@ -4,7 +4,8 @@
 -- The relay of the PostgreSQL transport: claims up to p_limit due, unpublished
 -- rows of the outbox table p_outbox (FOR UPDATE SKIP LOCKED, so concurrent
 -- relays in other daemons take other rows), publishes them to the outbox's
--- topic with one subscription_batch per subscription (fan-out) and marks
+-- topic with one subscription_batch per subscription (fan-out; a subscription
+-- with event_types gets only the messages of those types) and marks
 -- them published — all in the caller's transaction, so each row moves exactly
 -- once.  Returns the number of rows moved and, when rows are pending but not
 -- yet due (delayed retries), in how many milliseconds the next one is due
@@ -48,12 +49,14 @@ BEGIN
         SELECT p_topic, p.event_id, p.event_type, p.aggregate_id, p.payload, p.created_at
           FROM published p ORDER BY p.id
         ON CONFLICT (topic, event_id) DO NOTHING
-        RETURNING id
+        RETURNING id, event_type
     ), fanout AS (
         INSERT INTO chargegate.subscription_batch (subscription, message_ids, oldest_message_id)
         SELECT s.name, b.ids, b.oldest
-          FROM (SELECT array_agg(m.id ORDER BY m.id) AS ids, min(m.id) AS oldest FROM messages m) b
-          CROSS JOIN chargegate.subscription s
+          FROM chargegate.subscription s
+          CROSS JOIN LATERAL (SELECT array_agg(m.id ORDER BY m.id) AS ids, min(m.id) AS oldest
+                                FROM messages m
+                               WHERE s.event_types IS NULL OR m.event_type = ANY (s.event_types)) b
          WHERE s.topic = p_topic AND b.ids IS NOT NULL
     )
     SELECT count(*)::integer INTO moved FROM published;

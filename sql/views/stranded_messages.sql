@@ -19,6 +19,7 @@ SELECT s.name AS subscription,
   FROM chargegate.subscription s
   JOIN chargegate.topic_message m ON m.topic = s.topic AND m.published_at < s.created_at
  WHERE s.builtin
+   AND (s.event_types IS NULL OR m.event_type = ANY (s.event_types))
    AND NOT EXISTS (SELECT 1 FROM chargegate.subscription_batch b
                     WHERE b.subscription = s.name AND b.oldest_message_id <= m.id AND m.id = ANY (b.message_ids))
    AND NOT EXISTS (SELECT 1 FROM chargegate.handled_event h

@@ -312,6 +312,8 @@ tl_sql "begin;
 	delete from chargegate.subscription_batch where subscription = 'failure_notice';
 	delete from chargegate.handled_event where subscription = 'failure_notice';
 	delete from chargegate.subscription where name = 'failure_notice';
+	drop view chargegate.stranded_messages;
+	alter table chargegate.subscription drop column event_types;
 	drop table chargegate.failure_notice_attempt;
 	delete from chargegate.schema_version where version > 12;
 	commit;" >/dev/null || tl_bail "could not set up the version-12 database"

@@ -67,6 +67,7 @@ tl_sql "
 	drop view chargegate.open_circuits;
 	drop table chargegate.destination_circuit;
 	delete from chargegate.subscription where name = 'failure_notice';
+	alter table chargegate.subscription drop column event_types;
 	drop table chargegate.failure_notice_attempt;
 	delete from chargegate.schema_version where version > 6;
 " >/dev/null || tl_bail "could not set up the version-6 database"

@@ -2,7 +2,7 @@
 -- built-in subscription, chargegate.record_failure_notices and the
 -- failure_notice_attempt table.
 BEGIN;
-SELECT plan(10);
+SELECT plan(14);
 
 SELECT is((SELECT topic FROM chargegate.subscription WHERE name = 'failure_notice' AND builtin), 'callback_delivery',
           'failure_notice is a built-in subscription of callback_delivery');
@@ -37,6 +37,26 @@ SELECT is((SELECT octet_length(response_body) FROM chargegate.failure_notice_att
 SELECT throws_ok($$SELECT chargegate.record_failure_notices('[{"request_id": "00000000-0000-4000-8000-000000003303",
     "webhook_id": "00000000-0000-4000-8000-000000003313", "attempt": 1, "failure_url": "https://ops.example/failed",
     "error_class": "bogus", "final": true}]')$$, '23514', NULL, 'an unknown error class is refused');
+
+
+-- The relay hands failure_notice only CallbackFailed messages: a delivery
+-- success (most of the topic) is not queued for it only to be acknowledged.
+INSERT INTO chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)
+VALUES ('CallbackDeliverySucceeded', '00000000-0000-4000-8000-000000003401', '{"attempt": 1}'),
+       ('CallbackFailed', '00000000-0000-4000-8000-000000003402', '{"attempt": 6, "final": true}');
+SELECT is((SELECT moved FROM chargegate.relay_outbox('callback_delivery_outbox', 10)), 2, 'the relay moves both outcomes');
+SELECT is((SELECT array_agg(m.event_type ORDER BY m.id)
+             FROM chargegate.subscription_batch b JOIN chargegate.topic_message m ON m.id = ANY (b.message_ids)
+            WHERE b.subscription = 'failure_notice'),
+          ARRAY['CallbackFailed'], 'failure_notice is handed the failure only');
+SELECT is((SELECT sum(cardinality(b.message_ids))::integer FROM chargegate.subscription_batch b
+            WHERE b.subscription = 'request_status_deliveries'),
+          2, 'a subscription without event_types is handed both');
+-- as if failure_notice had been created after both were published: the
+-- success, which it never got, must not count as stranded for it
+UPDATE chargegate.subscription SET created_at = now() + interval '1 minute' WHERE name = 'failure_notice';
+SELECT is((SELECT count(*) FROM chargegate.stranded_messages WHERE subscription = 'failure_notice'), 0::bigint,
+          'and the success it was not handed is not stranded for it');
 
 SELECT * FROM finish();
 ROLLBACK;
