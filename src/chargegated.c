@@ -448,7 +448,11 @@ static bool admin_shares_api(const struct Config *cfg)
 	return cfg->http_enabled && config_admin_enabled(cfg) && strcmp(cfg->admin_listen, cfg->http_listen) == 0;
 }
 
-/* The API's handler when it shares its listener with the status page. */
+/*
+ * The API's handler when it shares its listener with the status page
+ * (d->admin is set by setup_admin, after the listener but before the loop
+ * dispatches anything).
+ */
 static void api_or_page(struct HttpExchange *x, void *arg)
 {
 	struct Daemon *d = arg;
@@ -550,8 +554,9 @@ static void daemon_setup(struct Daemon *d)
 	setup_queue(d);
 	setup_retention(d);
 	setup_contexts(d);
-	setup_admin(d);	/* before the API: a shared listener hands the page its paths */
+	/* the API first: a port the page's listener would take from it stops the API, not the page */
 	setup_api(d);
+	setup_admin(d);
 }
 
 static void daemon_cleanup(struct Daemon *d)

@@ -318,4 +318,16 @@ tl_status 202 "  and the API accepts a request on the same address"
 tl_http POST /ui -H 'Content-Type: application/json' --data-binary '{}'
 tl_problem 405 "  the page stays read-only there"
 tl_stop_daemon
+
+# --- the API's port under another address: the API keeps it, the page is off ---------------------------------------
+P3=$(tl_free_port)
+tl_start_daemon CHARGEGATE_HTTP_LISTEN="127.0.0.1:$P3" CHARGEGATE_ADMIN_LISTEN="0.0.0.0:$P3" ||
+	tl_bail "chargegated did not start when admin.listen took the API's port under another address"
+tl_ok "admin.listen 0.0.0.0:$P3 beside http.listen 127.0.0.1:$P3: the API starts"
+tl_check "  and the log says the page is off" \
+	grep -q "admin.listen: could not listen on 0.0.0.0:$P3: Address already in use: the status page is off" \
+	"$TL_DAEMON_LOG"
+tl_http GET /ui
+tl_problem 404 "  /ui is not served on the API's address"
+tl_stop_daemon
 tl_done
