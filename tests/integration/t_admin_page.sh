@@ -8,7 +8,12 @@
 # /ui#<id> and the DOM it dumps holds the live data: the request ids, the
 # subscriptions, the counts and the failed request's timeline, down to
 # the failure notice sent to callback.failure_url.  The
-# screenshot stays next to this test's log (t_admin_page.png).
+# screenshot stays next to this test's log (t_admin_page.png).  A Host
+# that could be a rebound name is refused (421); while the database fails
+# the page reads one refresh at a time and backs off (Chromium's own
+# network log counts the reads); a busy admin.listen leaves the daemon and
+# its API running without the page; admin.listen = http.listen serves the
+# page on the API's listener.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
