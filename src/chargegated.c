@@ -84,7 +84,8 @@ struct Daemon {
 	struct ApiKeys *keys;	/* NULL: http.api_keys off */
 	struct HttpServer *http;
 	struct PgPool *admin_pool;
-	struct Admin *admin;	/* NULL: admin.listen = off */
+	struct Admin *admin;	/* NULL: admin.listen = off, or its address could not be used */
+	double admin_up;	/* chargegate_status_page_up */
 	struct event *sigterm, *sigint, *sighup, *drain_timer;
 	bool draining;
 	int drain_ticks;
@@ -441,6 +442,27 @@ static int ingest_connections(int pool_size)
 	return pool_size > 1 ? pool_size - 1 : 1;
 }
 
+/* The operator set admin.listen to http.listen: the page is served by the API's listener. */
+static bool admin_shares_api(const struct Config *cfg)
+{
+	return cfg->http_enabled && config_admin_enabled(cfg) && strcmp(cfg->admin_listen, cfg->http_listen) == 0;
+}
+
+/*
+ * The API's handler when it shares its listener with the status page
+ * (d->admin is set by setup_admin, after the listener but before the loop
+ * dispatches anything).
+ */
+static void api_or_page(struct HttpExchange *x, void *arg)
+{
+	struct Daemon *d = arg;
+
+	if (admin_owns_path(httpx_path(x)))
+		admin_serve(x, d->admin);
+	else
+		api_handle(x, d->api);
+}
+
 static void setup_api(struct Daemon *d)
 {
 	char err[1024];
@@ -462,24 +484,51 @@ static void setup_api(struct Daemon *d)
 		.idle_timeout_ms = HTTP_IDLE_TIMEOUT_MS,
 		.max_body = API_MAX_BODY,
 	};
-	d->http = httpserver_new(d->base, d->cfg.http_listen, &limits, api_handle, d->api, err, sizeof(err));
+	if (admin_shares_api(&d->cfg))
+		d->http = httpserver_new(d->base, d->cfg.http_listen, &limits, api_or_page, d, err, sizeof(err));
+	else
+		d->http = httpserver_new(d->base, d->cfg.http_listen, &limits, api_handle, d->api, err, sizeof(err));
 	if (!d->http)
 		fatal("%s", err);
 }
 
-/* The operators' status page, on its own address and connection (admin.listen). */
+/*
+ * The operators' status page, on its own address and connection
+ * (admin.listen), or on the API's listener when the operator set it so.
+ * The page is optional and the API is not: an address it cannot use is
+ * logged and counted, and the daemon runs without the page.
+ */
 static void setup_admin(struct Daemon *d)
 {
 	char err[1024];
 
 	if (!config_admin_enabled(&d->cfg))
 		return;
+	if (!httpserver_listen_valid(d->cfg.admin_listen, err, sizeof(err)))
+		fatal("admin.listen: %s", err);
+	metrics_gauge_value("chargegate_status_page_up", NULL,
+			    "1 when the status page (admin.listen) is served, 0 when its address could not be used.",
+			    &d->admin_up);
 	d->admin_pool = pgpool_new(d->base, "admin", d->cfg.database_url, ADMIN_POOL_SIZE,
 				   d->cfg.database_query_timeout_ms);
+	if (admin_shares_api(&d->cfg)) {
+		d->admin = admin_new_shared(d->admin_pool, d->cfg.admin_listen);
+		d->admin_up = 1;
+		log_warning("admin: the status page is on the API's address %s (admin.listen = http.listen): "
+			    "it needs no API key, so everyone who reaches the API sees request ids, station ids and "
+			    "callback URLs at /ui", d->cfg.admin_listen);
+		return;
+	}
 	d->admin = admin_new(d->base, d->admin_pool, d->cfg.admin_listen, d->cfg.http_request_timeout_ms, err,
 			     sizeof(err));
-	if (!d->admin)
-		fatal("admin.listen: %s", err);
+	if (!d->admin) {
+		log_error("admin.listen: %s: the status page is off, the daemon runs without it "
+			  "(chargegate_status_page_up is 0)", err);
+		pgpool_free(d->admin_pool);
+		d->admin_pool = NULL;
+		return;
+	}
+	d->admin_up = 1;
 	log_info("admin: status page on http://%s/ui (admin.listen)", d->cfg.admin_listen);
 	if (!httpserver_listen_is_loopback(d->cfg.admin_listen))
 		log_warning("admin: the status page needs no API key and admin.listen (%s) is not a loopback address: "
@@ -505,6 +554,7 @@ static void daemon_setup(struct Daemon *d)
 	setup_queue(d);
 	setup_retention(d);
 	setup_contexts(d);
+	/* the API first: a port the page's listener would take from it stops the API, not the page */
 	setup_api(d);
 	setup_admin(d);
 }

@@ -10,10 +10,12 @@
 #include "infra/pgpool.h"
 #include "infra/uuid.h"
 
+#include <arpa/inet.h>
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* An operator's browser or two and a Prometheus scraper; more is a misuse, answered 503. */
 #define ADMIN_MAX_CONNECTIONS 64
@@ -32,7 +34,8 @@ static const char csp[] = "default-src 'self'";
 
 struct Admin {
 	struct PgPool *pool;
-	struct HttpServer *http;
+	struct HttpServer *http;	/* NULL: the page is served on the API's listener */
+	char listen_host[256];		/* admin.listen's host, without brackets: a Host the page answers to */
 };
 
 /* One JSON read waiting for the database. */
@@ -146,7 +149,62 @@ static void handle_api(struct Admin *a, struct HttpExchange *x, const char *path
 	}
 }
 
-static void admin_handle(struct HttpExchange *x, void *arg)
+/* The host part of a Host header value (brackets kept on an IPv6 literal) into out; false when too long. */
+static bool host_part(const char *value, char *out, size_t outsize)
+{
+	const char *end = value[0] == '[' ? strchr(value, ']') : strrchr(value, ':');
+	size_t len = end ? (size_t)(end - value) + (value[0] == '[') : strlen(value);
+
+	if (len == 0 || len >= outsize)
+		return false;
+	memcpy(out, value, len);
+	out[len] = '\0';
+	return true;
+}
+
+static bool is_ip_literal(const char *host)
+{
+	unsigned char addr[16];
+	char v6[64];
+	size_t len = strlen(host);
+
+	if (inet_pton(AF_INET, host, addr) == 1)
+		return true;
+	if (host[0] != '[' || len < 3 || len - 2 >= sizeof(v6) || host[len - 1] != ']')
+		return false;
+	memcpy(v6, host + 1, len - 2);
+	v6[len - 2] = '\0';
+	return inet_pton(AF_INET6, v6, addr) == 1;
+}
+
+/*
+ * DNS rebinding: a web site the operator visits can point its own name at
+ * 127.0.0.1 and read the keyless page through the browser.  Its requests
+ * carry that name in Host, so the page answers only to a name that cannot
+ * be rebound: an IP literal, localhost, or the host admin.listen names.
+ * A request without Host (HTTP/1.0) comes from no browser.
+ */
+static bool host_allowed(const struct Admin *a, const char *value)
+{
+	char host[256];
+
+	if (!value)
+		return true;
+	if (!host_part(value, host, sizeof(host)))
+		return false;
+	if (is_ip_literal(host) || strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0)
+		return true;
+	if (host[0] == '[')
+		return false;
+	return strcasecmp(host, a->listen_host) == 0;
+}
+
+bool admin_owns_path(const char *path)
+{
+	return strcmp(path, "/ui") == 0 || strncmp(path, "/ui/", 4) == 0;
+}
+
+void admin_serve(struct HttpExchange *x, void *arg)
 {
 	struct Admin *a = arg;
 	const char *path = httpx_path(x);
@@ -154,7 +212,13 @@ static void admin_handle(struct HttpExchange *x, void *arg)
 	char detail[128];
 
 	common_headers(x);
-	if (strcmp(httpx_method(x), "GET") != 0) {	/* HEAD arrives as GET */
+	if (!host_allowed(a, httpx_header(x, "Host"))) {
+		log_debug("admin: %s: refused a Host that is neither an IP address, localhost nor admin.listen's host",
+			  path);
+		httpx_problem(x, 421, "misdirected-request", "Misdirected Request",
+			      "the status page answers only to an IP address, localhost or the host of admin.listen "
+			      "in the Host header (a defence against DNS rebinding)", NULL);
+	} else if (strcmp(httpx_method(x), "GET") != 0) {	/* HEAD arrives as GET */
 		snprintf(detail, sizeof(detail), "the status page is read-only: %s is not allowed, only GET and HEAD",
 			 httpx_method(x));
 		httpx_add_header(x, "Allow", "GET, HEAD");
@@ -170,10 +234,26 @@ static void admin_handle(struct HttpExchange *x, void *arg)
 	}
 }
 
+struct Admin *admin_new_shared(struct PgPool *pool, const char *listen)
+{
+	struct Admin *a = xcalloc(1, sizeof(*a));
+	const char *colon = strrchr(listen, ':');
+	size_t len = colon ? (size_t)(colon - listen) : strlen(listen);
+
+	if (listen[0] == '[' && len >= 2) {
+		listen++;
+		len -= 2;
+	}
+	if (len < sizeof(a->listen_host))
+		memcpy(a->listen_host, listen, len);
+	a->pool = pool;
+	return a;
+}
+
 struct Admin *admin_new(struct event_base *base, struct PgPool *pool, const char *listen,
 			int64_t request_timeout_ms, char *err, size_t errsize)
 {
-	struct Admin *a = xcalloc(1, sizeof(*a));
+	struct Admin *a = admin_new_shared(pool, listen);
 	struct HttpLimits limits = {
 		.max_connections = ADMIN_MAX_CONNECTIONS,
 		.request_timeout_ms = request_timeout_ms,
@@ -181,8 +261,7 @@ struct Admin *admin_new(struct event_base *base, struct PgPool *pool, const char
 		.max_body = ADMIN_MAX_BODY,
 	};
 
-	a->pool = pool;
-	a->http = httpserver_new(base, listen, &limits, admin_handle, a, err, errsize);
+	a->http = httpserver_new(base, listen, &limits, admin_serve, a, err, errsize);
 	if (!a->http) {
 		free(a);
 		return NULL;
@@ -192,13 +271,13 @@ struct Admin *admin_new(struct event_base *base, struct PgPool *pool, const char
 
 void admin_stop_accepting(struct Admin *a)
 {
-	if (a)
+	if (a && a->http)
 		httpserver_stop_accepting(a->http);
 }
 
 int admin_pending(const struct Admin *a)
 {
-	return a ? httpserver_pending(a->http) : 0;
+	return a && a->http ? httpserver_pending(a->http) : 0;
 }
 
 void admin_free(struct Admin *a)

@@ -5,7 +5,15 @@
 // they carry, so a new column shows up without a change here.
 'use strict';
 
+// A refresh starts only after the previous one finished (a slow database
+// must not collect a queue of reads on the page's one connection), and
+// waits longer while the answers are slow or failing.
 const REFRESH_MS = 3000;
+// The longest wait: a page left open on a database in trouble reads once a minute.
+const MAX_REFRESH_MS = 60000;
+// A refresh slower than this found a busy database: the next waits SLOW_FACTOR times as long as it took.
+const SLOW_MS = 1000;
+const SLOW_FACTOR = 5;
 // Sections of the status report in the order an operator reads them; others follow.
 const ORDER = ['request', 'timeline', 'requests', 'outboxes', 'subscriptions', 'stranded', 'leases',
   'open_circuits'];
@@ -225,11 +233,39 @@ async function refreshTimeline() {
   body.replaceChildren(render(story.body, 1));
 }
 
+let delay = REFRESH_MS;
+let lastRead = null;	// when every read of a refresh last succeeded
+let timer = null;
+let running = false;
+
+function nextDelay(failed, tookMs) {
+  if (failed) return Math.min(delay * 2, MAX_REFRESH_MS);
+  if (tookMs > SLOW_MS) return Math.min(Math.max(REFRESH_MS, tookMs * SLOW_FACTOR), MAX_REFRESH_MS);
+  return REFRESH_MS;
+}
+
+function showTimes() {
+  const read = lastRead ? 'read at ' + lastRead.toLocaleTimeString() : 'not read yet';
+  document.getElementById('updated').textContent = read + ', next in ' + Math.round(delay / 1000) + ' s';
+}
+
+// A hidden tab reads nothing; it refreshes when it is shown again.
+function schedule() {
+  timer = document.hidden ? null : setTimeout(refresh, delay);
+}
+
 async function refresh() {
+  timer = null;
+  running = true;
+  const t0 = Date.now();
   const results = await Promise.allSettled([refreshStatus(), refreshRecent(), refreshTimeline()]);
   const failed = results.filter((r) => r.status === 'rejected').map((r) => String(r.reason && r.reason.message));
-  showError(failed.join('; '));
-  document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+  if (failed.length === 0) lastRead = new Date();
+  delay = nextDelay(failed.length > 0, Date.now() - t0);
+  showError(failed.length > 0 ? failed.join('; ') + '; next try in ' + Math.round(delay / 1000) + ' s' : '');
+  showTimes();
+  running = false;
+  schedule();
 }
 
 function start() {
@@ -241,8 +277,10 @@ function start() {
   window.addEventListener('hashchange', () => {
     refreshTimeline().catch((e) => showError(String(e.message)));
   });
+  document.addEventListener('visibilitychange', () => {
+    if (!document.hidden && !timer && !running) refresh();
+  });
   refresh();
-  setInterval(refresh, REFRESH_MS);
 }
 
 document.addEventListener('DOMContentLoaded', start);

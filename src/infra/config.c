@@ -1047,21 +1047,6 @@ bool config_admin_enabled(const struct Config *cfg)
 	return cfg->admin_listen && *cfg->admin_listen && strcmp(cfg->admin_listen, "off") != 0;
 }
 
-/*
- * The status page is for operators: it never shares the public API's
- * address (DESIGN §6), and two listeners could not share a port anyway.
- */
-static bool check_listeners(const struct Config *cfg, char *err, size_t errsize)
-{
-	if (!cfg->http_enabled || !config_admin_enabled(cfg) || strcmp(cfg->admin_listen, cfg->http_listen) != 0)
-		return true;
-	snprintf(err, errsize,
-		 "admin.listen and http.listen are both %s: the status page needs an address of its own "
-		 "(or admin.listen = off)",
-		 cfg->http_listen);
-	return false;
-}
-
 bool config_load(struct Config *cfg, const char *path, char *const *envp, char *err, size_t errsize)
 {
 	char scratch[1];
@@ -1072,8 +1057,7 @@ bool config_load(struct Config *cfg, const char *path, char *const *envp, char *
 	}
 	err[0] = '\0';
 	config_defaults(cfg);
-	if ((path && !load_file(cfg, path, err, errsize)) || (envp && !load_env(cfg, envp, err, errsize)) ||
-	    !check_listeners(cfg, err, errsize)) {
+	if ((path && !load_file(cfg, path, err, errsize)) || (envp && !load_env(cfg, envp, err, errsize))) {
 		config_free(cfg);
 		config_defaults(cfg);
 		return false;

@@ -118,6 +118,7 @@ static const char *reason_phrase(int status)
 	case 410: return "Gone";
 	case 413: return "Content Too Large";
 	case 415: return "Unsupported Media Type";
+	case 421: return "Misdirected Request";
 	case 422: return "Unprocessable Content";
 	case 429: return "Too Many Requests";
 	case 431: return "Request Header Fields Too Large";
@@ -590,6 +591,13 @@ static bool parse_listen(const char *listen, char *host, size_t hostsize, char *
 	host[hlen] = '\0';
 	snprintf(port, portsize, "%ld", p);
 	return true;
+}
+
+bool httpserver_listen_valid(const char *listen, char *err, size_t errsize)
+{
+	char host[256], port[8];
+
+	return parse_listen(listen, host, sizeof(host), port, sizeof(port), err, errsize);
 }
 
 static struct evconnlistener *listen_on(struct HttpServer *srv, const char *listen, char *err, size_t errsize)
