@@ -31,7 +31,7 @@ static void usage(FILE *out)
 		"commands:\n"
 		"  migrate [--lock-timeout DUR]  apply pending schema migrations (safe to run concurrently and again);\n"
 		"                                gives up waiting for a lock after DUR (30s) and names its holders\n"
-		"  status [--json]               requests by status, outboxes, subscriptions, leases, open circuits\n"
+		"  status [--json]               last hour's requests by status, outboxes, subscriptions, leases, open circuits\n"
 		"                                (--json: the same as one JSON document, chargegate.status_report())\n"
 		"  requests show ID [--json]     one request's story in time order: accepted, relayed, the\n"
 		"                                authorization answer, each callback attempt, the final state\n"
@@ -108,6 +108,7 @@ static int cmd_status(const struct Config *cfg)
 	PGconn *conn = ctl_connect(cfg);
 	char err[1024];
 	int v = migrate_current_version(conn, err, sizeof(err));
+	bool ok;
 
 	if (v < 0) {
 		fprintf(stderr, "chargegatectl: %s\n", err);
@@ -120,25 +121,9 @@ static int cmd_status(const struct Config *cfg)
 		PQfinish(conn);
 		return 1;
 	}
-	print_query(conn, "requests by status:",
-		    "SELECT status, count(*) AS requests, min(created_at) AS oldest"
-		    " FROM chargegate.charging_session_request GROUP BY status ORDER BY status");
-	print_query(conn, "outboxes (unsubscribed: the topic has no subscription, nothing is relayed):",
-		    "SELECT outbox, pending, delayed, oldest_pending_age, published_last_minute, failing, unsubscribed"
-		    " FROM chargegate.outbox_status ORDER BY outbox");
-	print_query(conn, "subscriptions:",
-		    "SELECT subscription, ready, retrying, leased, expired_leases, dead, oldest_age, handled_last_minute"
-		    " FROM chargegate.subscription_status ORDER BY subscription");
-	print_query(conn, "stranded messages (published before their subscription existed; chargegatectl migrate "
-			  "re-queues them):",
-		    "SELECT subscription, count(*) AS messages, min(published_at) AS oldest"
-		    " FROM chargegate.stranded_messages GROUP BY subscription ORDER BY subscription");
-	print_query(conn, "leases:",
-		    "SELECT batch_id, subscription, lease_owner, messages, expires_at, expired"
-		    " FROM chargegate.leases ORDER BY expires_at LIMIT 20");
-	ctl_print_open_circuits(conn);
+	ok = ctl_print_status(conn);
 	PQfinish(conn);
-	return 0;
+	return ok ? 0 : 1;
 }
 
 /* Runs sql with params and prints its single integer result under label. */

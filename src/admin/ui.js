@@ -15,8 +15,8 @@ const MAX_REFRESH_MS = 60000;
 const SLOW_MS = 1000;
 const SLOW_FACTOR = 5;
 // Sections of the status report in the order an operator reads them; others follow.
-const ORDER = ['request', 'timeline', 'requests', 'outboxes', 'subscriptions', 'stranded', 'leases',
-  'open_circuits'];
+const ORDER = ['request', 'timeline', 'accepted_last_hour', 'finished_last_hour', 'outboxes', 'subscriptions',
+  'stranded', 'leases', 'open_circuits'];
 const BAD_STATUS = /^(delivery_failed|dead|failed|open)$/;
 const ISO_TIME = /^(\d{4}-\d\d-\d\d)T(\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d(:?\d\d)?)$/;
 // Columns that say what a row is come first (jsonb orders members by length).

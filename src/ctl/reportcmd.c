@@ -52,28 +52,87 @@ static void print_table(PGresult *res)
 	PQprint(stdout, res, &opt);
 }
 
-void ctl_print_open_circuits(PGconn *conn)
+/*
+ * The text status: one table per section of one chargegate.status_report(),
+ * each read out of its JSON by SQL, so the text and --json show one snapshot
+ * with the same content and cannot drift apart.  Ages are seconds in the
+ * JSON; shown as intervals here.
+ */
+static const struct {
+	const char *title;
+	const char *sql;	/* $1: the report */
+} status_sections[] = {
+	{ "requests accepted in the last hour, by status now (accepted and decided: in flight):",
+	  "SELECT status, requests, oldest FROM jsonb_to_recordset($1::jsonb->'accepted_last_hour')"
+	  " AS x(status text, requests bigint, oldest timestamptz) ORDER BY status" },
+	{ "requests finished in the last hour:",
+	  "SELECT status, requests, latest FROM jsonb_to_recordset($1::jsonb->'finished_last_hour')"
+	  " AS x(status text, requests bigint, latest timestamptz) ORDER BY status" },
+	{ "outboxes (unsubscribed: the topic has no subscription, nothing is relayed):",
+	  "SELECT outbox, pending, delayed,"
+	  " justify_hours(oldest_pending_age * interval '1 s') AS oldest_pending_age, published_last_minute,"
+	  " failing, unsubscribed FROM jsonb_to_recordset($1::jsonb->'outboxes')"
+	  " AS x(outbox text, pending bigint, delayed bigint, oldest_pending_age numeric,"
+	  " published_last_minute bigint, failing bigint, unsubscribed boolean) ORDER BY outbox" },
+	{ "subscriptions:",
+	  "SELECT subscription, ready, retrying, leased, expired_leases, dead,"
+	  " justify_hours(oldest_age * interval '1 s') AS oldest_age, handled_last_minute"
+	  " FROM jsonb_to_recordset($1::jsonb->'subscriptions')"
+	  " AS x(subscription text, ready bigint, retrying bigint, leased bigint, expired_leases bigint, dead bigint,"
+	  " oldest_age numeric, handled_last_minute bigint) ORDER BY subscription" },
+	{ "stranded messages (published before their subscription existed; chargegatectl migrate re-queues them):",
+	  "SELECT subscription, messages, oldest FROM jsonb_to_recordset($1::jsonb->'stranded')"
+	  " AS x(subscription text, messages bigint, oldest timestamptz) ORDER BY subscription" },
+	{ "leases:",
+	  "SELECT batch_id, subscription, lease_owner, messages, expires_at, expired"
+	  " FROM jsonb_to_recordset($1::jsonb->'leases') AS x(batch_id bigint, subscription text, lease_owner text,"
+	  " messages integer, expires_at timestamptz, expired boolean) ORDER BY expires_at, batch_id" },
+	{ "open circuits (callback destinations paused after consecutive failures; one probe after \"until\" decides):",
+	  "SELECT destination, state, daemon, opened_at, until, consecutive_failures, last_error"
+	  " FROM jsonb_to_recordset($1::jsonb->'open_circuits') AS x(destination text, state text, daemon text,"
+	  " opened_at timestamptz, until timestamptz, consecutive_failures integer, last_error text)"
+	  " ORDER BY destination, daemon" },
+};
+
+static bool print_section(PGconn *conn, const char *title, const char *sql, const char *report)
 {
-	PGresult *res = PQexec(conn, "SELECT destination, state, daemon, opened_at, until, consecutive_failures,"
-				     " last_error FROM chargegate.open_circuits ORDER BY destination, daemon");
+	const char *params[1] = { report };
+	PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
+	bool ok = PQresultStatus(res) == PGRES_TUPLES_OK;
 	char err[1024];
 
-	printf("open circuits (callback destinations paused after consecutive failures; one probe after "
-	       "\"until\" decides):\n");
-	if (PQresultStatus(res) != PGRES_TUPLES_OK)
-		printf("  (could not read: %s)\n", ctl_error(res, err, sizeof(err)));
+	printf("%s\n", title);
+	if (!ok)
+		fprintf(stderr, "chargegatectl: could not read the report's section \"%s\": %s\n", title,
+			ctl_error(res, err, sizeof(err)));
 	else if (PQntuples(res) == 0)
-		printf("  none\n");
+		printf("  none\n\n");
 	else
 		print_table(res);
 	PQclear(res);
+	return ok;
+}
+
+bool ctl_print_status(PGconn *conn)
+{
+	char *report = NULL;
+	bool ok = query_json(conn, "SELECT chargegate.status_report()", 0, NULL, &report) && report;
+
+	for (size_t i = 0; ok && i < sizeof(status_sections) / sizeof(status_sections[0]); i++)
+		ok = print_section(conn, status_sections[i].title, status_sections[i].sql, report);
+	free(report);
+	return ok;
 }
 
 /* --- requests show ------------------------------------------------------------------- */
 
-/* One line per timeline entry, in words: the columns read by name below. */
+/*
+ * The text is read out of one request_story() ($1), so the header and the
+ * timeline come from the same snapshot.  One line per timeline entry, in
+ * words: the columns read by name below.
+ */
 static const char timeline_sql[] =
-	"WITH s AS (SELECT chargegate.request_story($1::uuid) AS s)"
+	"WITH s AS (SELECT $1::jsonb AS s)"
 	" SELECT to_char((e->>'at')::timestamptz AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS\"Z\"') AS at,"
 	"  to_char(extract(epoch FROM (e->>'at')::timestamptz - (s->'request'->>'created_at')::timestamptz),"
 	"          'FM999990.000') AS since,"
@@ -102,7 +161,7 @@ static const char header_sql[] =
 	"SELECT r->>'request_id' AS id, r->>'station_id' AS station, r->>'status' AS status,"
 	"  coalesce(r->>'decision', '(none yet)') AS decision, coalesce(r->>'reason', '') AS reason,"
 	"  r->>'attempts' AS attempts, r->>'callback_url' AS callback_url"
-	" FROM (SELECT chargegate.request_story($1::uuid)->'request' AS r) x WHERE r IS NOT NULL";
+	" FROM (SELECT $1::jsonb->'request' AS r) x";
 
 #define COL(res, row, name) PQgetvalue((res), (row), PQfnumber((res), (name)))
 
@@ -118,9 +177,10 @@ static bool columns_present(const PGresult *res, const char *const *names)
 	return true;
 }
 
-static PGresult *query_rows(PGconn *conn, const char *sql, const char *id, const char *const *names)
+static PGresult *query_rows(PGconn *conn, const char *sql, const char *story, const char *id,
+			    const char *const *names)
 {
-	const char *params[1] = { id };
+	const char *params[1] = { story };
 	PGresult *res = PQexecParams(conn, sql, 1, NULL, params, NULL, NULL, 0);
 	char err[1024];
 
@@ -154,21 +214,16 @@ static void print_timeline(const PGresult *t)
 		       COL(t, i, "detail"));
 }
 
-static int show_text(PGconn *conn, const char *id)
+static int print_story(PGconn *conn, const char *story, const char *id)
 {
 	static const char *const hcols[] = { "id", "station", "status", "decision", "reason", "attempts",
 					     "callback_url", NULL };
 	static const char *const tcols[] = { "at", "since", "event", "detail", NULL };
-	PGresult *h = query_rows(conn, header_sql, id, hcols), *t;
+	PGresult *h = query_rows(conn, header_sql, story, id, hcols), *t;
 
 	if (!h)
 		return 1;
-	if (PQntuples(h) == 0) {
-		PQclear(h);
-		fprintf(stderr, "chargegatectl: no request %s (never accepted, or purged after request.retention)\n", id);
-		return CTL_EXIT_NOT_FOUND;
-	}
-	t = query_rows(conn, timeline_sql, id, tcols);
+	t = query_rows(conn, timeline_sql, story, id, tcols);
 	if (!t) {
 		PQclear(h);
 		return 1;
@@ -180,20 +235,25 @@ static int show_text(PGconn *conn, const char *id)
 	return 0;
 }
 
-static int show_json(PGconn *conn, const char *id)
+/* requests show ID: its story, as request_story() returns it (json) or in words. */
+static int show(PGconn *conn, const char *id, bool json)
 {
 	const char *params[1] = { id };
-	char *json;
+	char *story;
+	int rc = 0;
 
-	if (!query_json(conn, "SELECT chargegate.request_story($1::uuid)", 1, params, &json))
+	if (!query_json(conn, "SELECT chargegate.request_story($1::uuid)", 1, params, &story))
 		return 1;
-	if (!json) {
+	if (!story) {
 		fprintf(stderr, "chargegatectl: no request %s (never accepted, or purged after request.retention)\n", id);
 		return CTL_EXIT_NOT_FOUND;
 	}
-	printf("%s\n", json);
-	free(json);
-	return 0;
+	if (json)
+		printf("%s\n", story);
+	else
+		rc = print_story(conn, story, id);
+	free(story);
+	return rc;
 }
 
 int ctl_requests(const struct Config *cfg, int argc, char **argv)
@@ -216,7 +276,7 @@ int ctl_requests(const struct Config *cfg, int argc, char **argv)
 		PQfinish(conn);
 		return 1;
 	}
-	rc = json ? show_json(conn, argv[1]) : show_text(conn, argv[1]);
+	rc = show(conn, argv[1], json);
 	PQfinish(conn);
 	return rc;
 }

@@ -1,13 +1,14 @@
 /*
- * chargegatectl's reports (DESIGN §8): status --json, the open circuits of
- * the text status, requests show ID [--json] and check-config [FILE].  The
- * figures come from the SQL reports (chargegate.status_report(),
- * request_story()) that the daemon's status page shows too.
+ * chargegatectl's reports (DESIGN §8): status and status --json, requests
+ * show ID [--json] and check-config [FILE].  The figures come from the SQL
+ * reports (chargegate.status_report(), request_story()) that the daemon's
+ * status page shows too.
  */
 #ifndef CHARGEGATE_REPORTCMD_H
 #define CHARGEGATE_REPORTCMD_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 
 struct Config;
 
@@ -17,8 +18,8 @@ struct Config;
 
 /* status --json: chargegate.status_report() on one line. */
 int ctl_status_json(const struct Config *cfg);
-/* The open-circuits table of the text status. */
-void ctl_print_open_circuits(PGconn *conn);
+/* The text status: the tables of one chargegate.status_report(); false on a failure (said). */
+bool ctl_print_status(PGconn *conn);
 /* argv: what follows "requests". */
 int ctl_requests(const struct Config *cfg, int argc, char **argv);
 /* path: the file to check (NULL: none was given nor found). */

@@ -69,8 +69,10 @@ else
 	tl_not_ok "status --json prints JSON" "$(head -c 300 "$TL_DIR/status.json")"
 fi
 S=$TL_DIR/status.json
-tl_is "$(jq -c '[.requests[] | [.status, .requests]]' "$S")" '[["decided",1],["delivered",2]]' \
-	"status --json: requests by status, 2 delivered and 1 decided (its callback waits for a retry)"
+tl_is "$(jq -c '[.accepted_last_hour[] | [.status, .requests]]' "$S")" '[["decided",1],["delivered",2]]' \
+	"status --json: the last hour's requests by status, 2 delivered and 1 decided (its callback waits for a retry)"
+tl_is "$(jq -c '[.finished_last_hour[] | [.status, .requests]]' "$S")" '[["delivered",2]]' \
+	"status --json: 2 requests finished in the last hour, both delivered"
 tl_is "$(jq -c '.outboxes[] | select(.outbox == "callback_retry_outbox") | [.delayed, .pending]' "$S")" '[1,0]' \
 	"status --json: the failing receiver's next attempt waits in callback_retry_outbox"
 tl_is "$(jq -c '.subscriptions[] | select(.subscription == "notification") | [.dead, .ready, .leased]' "$S")" \
@@ -80,6 +82,14 @@ tl_is "$(jq -c '[.schema_version, (.subscriptions[0].oldest_age | type), (.outbo
 	"status --json: the schema version, ages in seconds, every outbox"
 ctl status >"$TL_DIR/status.txt" 2>&1
 tl_check "the text status lists the open circuit" grep -q "$DEST" "$TL_DIR/status.txt"
+# text_rows TITLE: "first cell second cell" of each row of the text status's table under TITLE
+text_rows() {
+	sed -n "/^$1/,/^(/p" "$TL_DIR/status.txt" | sed '1,3d;$d' | awk -F'|' '{gsub(/ /, "", $1); gsub(/ /, "", $2); print $1, $2}'
+}
+tl_is "$(text_rows 'requests accepted in the last hour')" "$(jq -r '.accepted_last_hour[] | "\(.status) \(.requests)"' "$S")" \
+	"the text status shows the last hour's requests as status --json does"
+tl_is "$(text_rows 'outboxes')" "$(jq -r '.outboxes[] | "\(.outbox) \(.pending)"' "$S")" \
+	"and the outboxes' pending rows"
 
 # --- the receiver recovers: the probe closes the circuit ---------------------------------------
 demo_stop "$FAILING_PID"

@@ -3,7 +3,7 @@
 -- and recent_requests() on a small fixture; the failure notices (migration
 -- 013) in request_story().
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 DELETE FROM chargegate.charging_session_request;
 DELETE FROM chargegate.charging_session_request_outbox;
@@ -136,16 +136,34 @@ SELECT is((SELECT strpos(chargegate.recent_requests(10)::text, 'secretDriverToke
 -- status_report
 -- ---------------------------------------------------------------------------
 SELECT chargegate.record_circuit('http://b.example:8080', 'h:9', true, 30000, 5, 'timeout');
+-- request ids are UUID v7 (time-ordered): the report finds the last hour's through them
+INSERT INTO chargegate.charging_session_request
+       (request_id, station_id, driver_token, callback_url, status, decision, created_at, updated_at)
+VALUES (chargegate.uuid_v7(), gen_random_uuid(), 'tok3', 'https://cpo.example/cb', 'decided', 'allowed',
+        now() - interval '30 s', now() - interval '29 s'),
+       (chargegate.uuid_v7(), gen_random_uuid(), 'tok4', 'https://cpo.example/cb', 'delivery_failed', 'allowed',
+        now() - interval '3 h', now() - interval '2 h');
+-- a message published before the authorization subscription existed, never delivered to it
+INSERT INTO chargegate.topic_message (topic, event_id, event_type, aggregate_id, payload, created_at, published_at)
+SELECT 'charging_session_request', gen_random_uuid(), 'StartChargingSessionRequestCommand', gen_random_uuid(), '{}',
+       s.created_at - interval '1 day', s.created_at - interval '1 day'
+  FROM chargegate.subscription s WHERE s.name = 'authorization';
 CREATE TEMPORARY TABLE rep AS SELECT chargegate.status_report() AS r;
 SELECT is((SELECT array_agg(k ORDER BY k) FROM rep, jsonb_object_keys(r) k),
-          ARRAY['leases', 'open_circuits', 'outboxes', 'requests', 'schema_version', 'stranded', 'subscriptions'],
+          ARRAY['accepted_last_hour', 'finished_last_hour', 'leases', 'open_circuits', 'outboxes', 'schema_version',
+                'stranded', 'subscriptions'],
           'status_report has every section');
 SELECT is((SELECT (r->>'schema_version')::int FROM rep), (SELECT max(version) FROM chargegate.schema_version),
           'with the schema version');
-SELECT is((SELECT r->'requests' FROM rep),
-          jsonb_build_array(jsonb_build_object('status', 'accepted', 'requests', 1, 'oldest', now() - interval '5 s'),
-                            jsonb_build_object('status', 'delivered', 'requests', 1, 'oldest', now() - interval '60 s')),
-          'requests by status with the oldest');
+SELECT is((SELECT r->'accepted_last_hour' FROM rep),
+          jsonb_build_array(jsonb_build_object('status', 'decided', 'requests', 1, 'oldest', now() - interval '30 s')),
+          'the requests accepted in the last hour by status, with the oldest (not one accepted 3 hours ago)');
+SELECT is((SELECT r->'finished_last_hour' FROM rep),
+          jsonb_build_array(jsonb_build_object('status', 'delivered', 'requests', 1, 'latest', now() - interval '10 s')),
+          'the requests finished in the last hour (not one that failed 2 hours ago)');
+SELECT is((SELECT jsonb_agg(x - 'oldest') FROM rep, jsonb_array_elements(r->'stranded') x),
+          '[{"subscription": "authorization", "messages": 1}]'::jsonb,
+          'stranded messages per subscription');
 SELECT is((SELECT (o->>'delayed')::int FROM rep, jsonb_array_elements(r->'outboxes') o
             WHERE o->>'outbox' = 'callback_retry_outbox'), 1, 'outboxes as in outbox_status');
 SELECT is((SELECT array_agg(k ORDER BY k) FROM rep, jsonb_object_keys(r->'subscriptions'->0) k),

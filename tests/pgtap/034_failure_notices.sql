@@ -2,7 +2,7 @@
 -- built-in subscription, chargegate.record_failure_notices and the
 -- failure_notice_attempt table.
 BEGIN;
-SELECT plan(14);
+SELECT plan(16);
 
 SELECT is((SELECT topic FROM chargegate.subscription WHERE name = 'failure_notice' AND builtin), 'callback_delivery',
           'failure_notice is a built-in subscription of callback_delivery');
@@ -38,6 +38,13 @@ SELECT throws_ok($$SELECT chargegate.record_failure_notices('[{"request_id": "00
     "webhook_id": "00000000-0000-4000-8000-000000003313", "attempt": 1, "failure_url": "https://ops.example/failed",
     "error_class": "bogus", "final": true}]')$$, '23514', NULL, 'an unknown error class is refused');
 
+SELECT is(chargegate.record_failure_notices($$[{"request_id": "00000000-0000-4000-8000-000000003304",
+    "webhook_id": "00000000-0000-4000-8000-000000003314", "attempt": 1,
+    "failure_url": "https://ops:s3cret@ops.example:8443/hooks/failed?token=opsToken99&x=1#frag", "final": true}]$$),
+          1, 'an attempt to a URL with credentials is recorded');
+SELECT is((SELECT failure_url FROM chargegate.failure_notice_attempt
+            WHERE request_id = '00000000-0000-4000-8000-000000003304'), 'https://ops.example:8443/hooks/failed',
+          '  its URL without user information, query or fragment: chargegate_reader cannot read the token');
 
 -- The relay hands failure_notice only CallbackFailed messages: a delivery
 -- success (most of the topic) is not queued for it only to be acknowledged.
