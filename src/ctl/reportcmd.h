@@ -21,7 +21,11 @@ int ctl_status_json(const struct Config *cfg);
 void ctl_print_open_circuits(PGconn *conn);
 /* argv: what follows "requests". */
 int ctl_requests(const struct Config *cfg, int argc, char **argv);
-/* path: the file to check (NULL: none was given nor found). */
-int ctl_check_config(const char *path);
+/*
+ * path: the file to check (NULL: none was given nor found); envp: the
+ * environment the daemon would read too (environ), or NULL for the file
+ * alone.
+ */
+int ctl_check_config(const char *path, char *const *envp);
 
 #endif
