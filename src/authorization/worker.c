@@ -130,7 +130,7 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 				   json_object_object_get(call->item, "cause") != NULL);
 	} else {
 		decide(call->item, consumer_batch_subscription(ab->b), "unknown", NULL,
-		       "daemon shutting down before the answer", "cancelled");
+		       "daemon shutting down before the answer", NULL);
 	}
 	free(call);
 	ab->w->in_flight--;
