@@ -11,6 +11,7 @@
 #include "infra/log.h"
 #include "infra/migrate.h"
 #include "infra/pgarray.h"
+#include "kafka/loader.h"
 #include "queue/retention.h"
 
 #include <getopt.h>
@@ -356,6 +357,12 @@ static bool no_args(const char *cmd, int argc)
 	return false;
 }
 
+/* What chargegated refuses at start besides config_check_startup (src/kafka/ is above infra/). */
+static bool kafka_module_check(const struct Config *cfg, char *err, size_t errsize)
+{
+	return strcmp(cfg->transport_kind, "kafka") != 0 || transport_kafka_available(err, errsize);
+}
+
 /* check-config [--no-env] [FILE]: the environment too, as the daemon reads it (DESIGN §6), unless --no-env. */
 static int check_config(const char *option_path, int argc, char **argv)
 {
@@ -374,7 +381,7 @@ static int check_config(const char *option_path, int argc, char **argv)
 	}
 	if (!file)
 		file = option_path ? option_path : default_config_path();
-	return ctl_check_config(file, no_env ? NULL : environ);
+	return ctl_check_config(file, no_env ? NULL : environ, kafka_module_check);
 }
 
 static int run_command(const struct Config *cfg, const char *cmd, int argc, char **argv)

@@ -7,7 +7,6 @@
 #include "infra/config.h"
 #include "infra/configcheck.h"
 #include "infra/uuid.h"
-#include "kafka/loader.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -252,14 +251,7 @@ static void print_ok(const char *path, char *const *envp)
 	config_for_each_env_key(envp, print_env_key, NULL);
 }
 
-/* What the daemon refuses to start on, before it connects anywhere. */
-static bool check_startup(const struct Config *cfg, char *err, size_t errsize)
-{
-	return config_check_startup(cfg, err, errsize) &&
-	       (strcmp(cfg->transport_kind, "kafka") != 0 || transport_kafka_available(err, errsize));
-}
-
-int ctl_check_config(const char *path, char *const *envp)
+int ctl_check_config(const char *path, char *const *envp, ctl_config_check_fn check_more)
 {
 	struct Config cfg;
 	char err[1024];
@@ -277,7 +269,7 @@ int ctl_check_config(const char *path, char *const *envp)
 		return CTL_EXIT_INVALID_CONFIG;
 	}
 	/* then what the daemon checks at start, so "ok" means it starts */
-	ok = check_startup(&cfg, err, sizeof(err));
+	ok = config_check_startup(&cfg, err, sizeof(err)) && (!check_more || check_more(&cfg, err, sizeof(err)));
 	config_free(&cfg);
 	if (!ok) {
 		fprintf(stderr, "%s: %s\n", path, err);

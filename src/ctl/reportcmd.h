@@ -8,6 +8,8 @@
 #define CHARGEGATE_REPORTCMD_H
 
 #include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 struct Config;
 
@@ -22,10 +24,16 @@ void ctl_print_open_circuits(PGconn *conn);
 /* argv: what follows "requests". */
 int ctl_requests(const struct Config *cfg, int argc, char **argv);
 /*
+ * A start-up check of the daemon's that lives above infra/ (the Kafka
+ * module's presence): false with the reason in err.
+ */
+typedef bool (*ctl_config_check_fn)(const struct Config *cfg, char *err, size_t errsize);
+
+/*
  * path: the file to check (NULL: none was given nor found); envp: the
  * environment the daemon would read too (environ), or NULL for the file
- * alone.
+ * alone; check_more (may be NULL) runs after config_check_startup.
  */
-int ctl_check_config(const char *path, char *const *envp);
+int ctl_check_config(const char *path, char *const *envp, ctl_config_check_fn check_more);
 
 #endif
