@@ -10,7 +10,8 @@
 # authorization.url (shown as *** where the worker names its service), and
 # neither does the status page's JSON (status, recent requests, a request's
 # story), nor the driver token.  Text lines carry the same fields as
-# key=value.
+# key=value.  An authorization call cut short by a stop is logged without an
+# error_class (DESIGN §5 has no class for it) and says why.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
@@ -166,5 +167,26 @@ tl_poll 5 grep -q "request_id=$T" "$TL_DAEMON_LOG"
 tl_like "$(grep "request_id=$T" "$TL_DAEMON_LOG" | head -n 1)" \
 	"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z \[[0-9]+\] debug: api: accepted request_id=$T$" \
 	"a text line reads: time [pid] level: message key=value"
+
+# --- a call cut short by a stop: no error class (DESIGN §5 has none for it), the message says why --
+demo_authz_start --fail-rate 1 --fail-mode hang
+# shellcheck disable=SC2086
+tl_start_role stopping $COMMON CHARGEGATE_HTTP_ENABLED=false CHARGEGATE_CONSUMERS_ENABLED=true \
+	CHARGEGATE_AUTHORIZATION_URL="$DEMO_AUTHZ_URL" CHARGEGATE_AUTHORIZATION_TIMEOUT=60s \
+	CHARGEGATE_QUEUE_POLL_INTERVAL=100ms || tl_bail "the stopping chargegated did not start"
+STOPPING_LOG=$TL_DIR/stopping.log
+H=
+tl_poll 10 accepted "$GOOD/cb" && H=$(cat "$TL_DIR/rid")
+tl_check "a request for the hanging authorization service is accepted" test -n "$H"
+tl_check "the authorization service got its call and does not answer" tl_poll 10 grep -q hang "$DEMO_AUTHZ_OUT"
+# shellcheck disable=SC2154 # set by tl_start_role
+kill -TERM "$stopping_pid"
+tl_poll 5 grep -q 'draining' "$STOPPING_LOG"
+kill -TERM "$stopping_pid"
+tl_wait_exit "$stopping_pid" 15
+CUT=$(jq -c --arg r "$H" 'select(.request_id == $r and (.msg | startswith("authorization:")))' "$STOPPING_LOG")
+tl_like "$(printf '%s' "$CUT" | jq -r .msg)" '^authorization: unknown cause=daemon shutting down before the answer' \
+	"a call cut short by a second stop signal is logged as unknown, saying the daemon was shutting down"
+tl_is "$(printf '%s' "$CUT" | jq -r '.error_class // "none"')" none "  without an error_class"
 tl_stop_daemon
 tl_done
