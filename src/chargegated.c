@@ -177,11 +177,9 @@ static void check_startup_config(struct Daemon *d)
 {
 	char err[512];
 
-	if (!d->cfg.database_url || !*d->cfg.database_url)
-		fatal("database.url is not set: set it in the configuration file or in CHARGEGATE_DATABASE_URL");
-	if (strcmp(d->cfg.transport_kind, "kafka") == 0 && !transport_kafka_available(err, sizeof(err)))
-		fatal("%s", err);
 	if (!config_check_startup(&d->cfg, err, sizeof(err)))
+		fatal("%s", err);
+	if (strcmp(d->cfg.transport_kind, "kafka") == 0 && !transport_kafka_available(err, sizeof(err)))
 		fatal("%s", err);
 	if (!callback_policy_build(&d->cfg, &d->cb, err, sizeof(err)))
 		fatal("callback settings: %s", err);

@@ -10,6 +10,7 @@
 #include "infra/httpclient.h"
 #include "infra/json.h"
 #include "infra/log.h"
+#include "infra/redact.h"
 #include "infra/url.h"
 #include "queue/consumer.h"
 #include "queue/topology.h"
@@ -130,7 +131,7 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 				   json_object_object_get(call->item, "cause") != NULL);
 	} else {
 		decide(call->item, consumer_batch_subscription(ab->b), "unknown", NULL,
-		       "daemon shutting down before the answer", "cancelled");
+		       "daemon shutting down before the answer", NULL);
 	}
 	free(call);
 	ab->w->in_flight--;
@@ -224,7 +225,11 @@ struct AuthzWorker *authz_worker_new(struct event_base *base, struct Transport *
 {
 	struct AuthzWorker *w = xcalloc(1, sizeof(*w));
 	struct ConsumerSpec spec;
+	char shown[1024];
 
+	/* which service this daemon asks, for whoever reads the log after a refusal; never its password */
+	log_info("authorization: asking %s (authorization.timeout %lld ms, at most %d calls at once)",
+		 redact_url(shown, sizeof(shown), url), (long long)timeout_ms, concurrency);
 	w->url = xstrdup(url);
 	w->http = httpclient_new(base, concurrency);
 	w->timeout_ms = timeout_ms;

@@ -283,7 +283,35 @@ int ctl_requests(const struct Config *cfg, int argc, char **argv)
 
 /* --- check-config ------------------------------------------------------------------------ */
 
-int ctl_check_config(const char *path)
+static void count_env_key(const char *key, const char *var, size_t varlen, void *arg)
+{
+	(void)key;
+	(void)var;
+	(void)varlen;
+	(*(int *)arg)++;
+}
+
+/* Names only: a value from the environment may be a secret. */
+static void print_env_key(const char *key, const char *var, size_t varlen, void *arg)
+{
+	(void)arg;
+	printf("  %s from %.*s\n", key, (int)varlen, var);
+}
+
+static void print_ok(const char *path, char *const *envp)
+{
+	int n = 0;
+
+	config_for_each_env_key(envp, count_env_key, &n);
+	if (n == 0) {
+		printf("%s: ok\n", path);
+		return;
+	}
+	printf("%s: ok, with %d key%s from the environment:\n", path, n, n == 1 ? "" : "s");
+	config_for_each_env_key(envp, print_env_key, NULL);
+}
+
+int ctl_check_config(const char *path, char *const *envp, ctl_config_check_fn check_more)
 {
 	struct Config cfg;
 	char err[1024];
@@ -294,20 +322,19 @@ int ctl_check_config(const char *path)
 				"the default, /etc/chargegate/chargegate.conf, does not exist\n");
 		return 2;
 	}
-	/* the file alone: the environment of this shell is not the daemon's */
-	ok = config_load(&cfg, path, NULL, err, sizeof(err));
+	ok = config_load(&cfg, path, envp, err, sizeof(err));
 	if (!ok) {
 		config_free(&cfg);
 		fprintf(stderr, "%s\n", err);
 		return CTL_EXIT_INVALID_CONFIG;
 	}
 	/* then what the daemon checks at start, so "ok" means it starts */
-	ok = config_check_startup(&cfg, err, sizeof(err));
+	ok = config_check_startup(&cfg, err, sizeof(err)) && (!check_more || check_more(&cfg, err, sizeof(err)));
 	config_free(&cfg);
 	if (!ok) {
 		fprintf(stderr, "%s: %s\n", path, err);
 		return CTL_EXIT_INVALID_CONFIG;
 	}
-	printf("%s: ok\n", path);
+	print_ok(path, envp);
 	return 0;
 }

@@ -9,6 +9,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct Config;
 
@@ -22,7 +23,17 @@ int ctl_status_json(const struct Config *cfg);
 bool ctl_print_status(PGconn *conn);
 /* argv: what follows "requests". */
 int ctl_requests(const struct Config *cfg, int argc, char **argv);
-/* path: the file to check (NULL: none was given nor found). */
-int ctl_check_config(const char *path);
+/*
+ * A start-up check of the daemon's that lives above infra/ (the Kafka
+ * module's presence): false with the reason in err.
+ */
+typedef bool (*ctl_config_check_fn)(const struct Config *cfg, char *err, size_t errsize);
+
+/*
+ * path: the file to check (NULL: none was given nor found); envp: the
+ * environment the daemon would read too (environ), or NULL for the file
+ * alone; check_more (may be NULL) runs after config_check_startup.
+ */
+int ctl_check_config(const char *path, char *const *envp, ctl_config_check_fn check_more);
 
 #endif

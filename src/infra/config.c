@@ -1042,6 +1042,41 @@ static bool load_env(struct Config *cfg, char *const *envp, char *err, size_t er
 	return true;
 }
 
+/* The key an applied variable sets, into buf; false for a variable config_load ignores. */
+static bool env_entry_key(const char *entry, char *buf, size_t bufsize)
+{
+	const char *eq = strchr(entry, '=');
+	size_t len = eq ? (size_t)(eq - entry) : 0, plen = strlen(KAFKA_PROPERTY_ENV);
+	const struct CfKey *k;
+
+	if (!eq || strncmp(entry, ENV_PREFIX, strlen(ENV_PREFIX)) != 0 || env_ignored(entry, len))
+		return false;
+	if (len > plen && strncmp(entry, KAFKA_PROPERTY_ENV, plen) == 0) {
+		/* read as apply_env_kafka_property reads it */
+		const char *prefix = KAFKA_PROPERTY_SECTION "." KAFKA_PROPERTY_PREFIX;
+
+		snprintf(buf, bufsize, "%s%.*s", prefix, (int)(len - plen), entry + plen);
+		for (char *c = buf + strlen(prefix); c < buf + bufsize && *c; c++)
+			*c = *c == '_' ? '.' : (char)tolower((unsigned char)*c);
+		return true;
+	}
+	if (!env_key(entry, len, &k) || !k)
+		return false;
+	snprintf(buf, bufsize, "%s.%s", k->section, k->key);
+	return true;
+}
+
+void config_for_each_env_key(char *const *envp, void (*cb)(const char *key, const char *var, size_t varlen, void *arg),
+			     void *arg)
+{
+	char key[256];
+
+	for (; envp && *envp; envp++) {
+		if (env_entry_key(*envp, key, sizeof(key)))
+			cb(key, *envp, (size_t)(strchr(*envp, '=') - *envp), arg);
+	}
+}
+
 bool config_admin_enabled(const struct Config *cfg)
 {
 	return cfg->admin_listen && *cfg->admin_listen && strcmp(cfg->admin_listen, "off") != 0;

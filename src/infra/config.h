@@ -93,6 +93,14 @@ bool config_load(struct Config *cfg, const char *path, char *const *envp, char *
 
 void config_free(struct Config *cfg);
 
+/*
+ * Call cb for each variable of envp that config_load applies, with the key
+ * it sets ("section.key") and its name (varlen bytes of var); never its
+ * value, which may be a secret.
+ */
+void config_for_each_env_key(char *const *envp, void (*cb)(const char *key, const char *var, size_t varlen, void *arg),
+			     void *arg);
+
 /* Is the status page on (admin.listen neither "off" nor empty)? */
 bool config_admin_enabled(const struct Config *cfg);
 

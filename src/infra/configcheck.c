@@ -42,6 +42,11 @@ static bool check_secret(const char *key, const char *secret, char *err, size_t 
 
 bool config_check_startup(const struct Config *cfg, char *err, size_t errsize)
 {
+	if (!cfg->database_url || !*cfg->database_url) {
+		snprintf(err, errsize, "database.url is not set: set it in the configuration file or in "
+				       "CHARGEGATE_DATABASE_URL");
+		return false;
+	}
 	if (cfg->consumers_enabled && (!cfg->authorization_url || !*cfg->authorization_url)) {
 		snprintf(err, errsize, "authorization.url is not set but consumers are enabled: set it "
 				       "(CHARGEGATE_AUTHORIZATION_URL), or set consumers.enabled = false on a host "

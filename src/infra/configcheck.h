@@ -3,7 +3,9 @@
  * that only their own module can parse (callback networks, signing
  * secrets).  The daemon refuses to start on these, and chargegatectl
  * check-config reports them the same way, so a file that passes the check
- * does not fail at start for a reason the file holds.
+ * does not fail at start for a reason the file holds.  (Whether the Kafka
+ * module of transport.kind = kafka can be loaded is asked of src/kafka/ by
+ * both programs: infra cannot see it.)
  */
 #ifndef CHARGEGATE_CONFIGCHECK_H
 #define CHARGEGATE_CONFIGCHECK_H

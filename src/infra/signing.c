@@ -129,7 +129,7 @@ static void log_crypto_error(const char *what, const char *id)
 	else
 		snprintf(buf, sizeof(buf), "unknown libcrypto error");
 	ERR_clear_error();
-	log_error("signing: could not %s for webhook %s: %s", what, id, buf);
+	log_error_f(LOG_F(.event_id = id), "signing: could not %s: %s", what, buf);
 }
 
 /* HMAC-SHA256 over id "." timestamp "." body. */

@@ -36,10 +36,12 @@ enum KafkaRole { KAFKA_PRODUCER, KAFKA_CONSUMER };
 
 /*
  * Every librdkafka handle's opaque starts with this, so the log and error
- * callbacks can name the client ("kafka producer", "kafka consumer S").
+ * callbacks can name the client ("kafka producer", "kafka consumer") and
+ * give a consumer's subscription as the log field.
  */
 struct KafkaClient {
 	char label[96];
+	const char *subscription;	/* NULL for the producer; the subscriber's own name */
 };
 
 /*

@@ -125,25 +125,38 @@ static int syslog_to_level(int level)
 	return LOG_LVL_DEBUG;
 }
 
+/* The client's subscription as a field (none for the producer). */
+static const struct LogFields *client_fields(const rd_kafka_t *rk, struct LogFields *f)
+{
+	const struct KafkaClient *c = rd_kafka_opaque(rk);
+
+	*f = (struct LogFields){ .subscription = c ? c->subscription : NULL };
+	return f;
+}
+
 static void log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	enum LogLevel lvl = syslog_to_level(level);
+	struct LogFields f;
 	char clean[1024];
 
 	if (lvl > log_level())
 		return;
-	log_msg(lvl, "%s: librdkafka %s: %s", kafka_label(rk), fac, log_sanitize(clean, sizeof(clean), buf, strlen(buf)));
+	log_at(lvl, client_fields(rk, &f), "%s: librdkafka %s: %s", kafka_label(rk), fac,
+	       log_sanitize(clean, sizeof(clean), buf, strlen(buf)));
 }
 
 static void error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
+	struct LogFields f;
 	char clean[1024];
 
 	log_sanitize(clean, sizeof(clean), reason, strlen(reason));
 	if (err == RD_KAFKA_RESP_ERR__FATAL)
-		log_error("%s: fatal error: %s", kafka_label(rk), clean);
+		log_error_f(client_fields(rk, &f), "%s: fatal error: %s", kafka_label(rk), clean);
 	else
-		log_warning("%s: %s: %s", kafka_label(rk), rd_kafka_err2name((rd_kafka_resp_err_t)err), clean);
+		log_warning_f(client_fields(rk, &f), "%s: %s: %s", kafka_label(rk),
+			      rd_kafka_err2name((rd_kafka_resp_err_t)err), clean);
 }
 
 rd_kafka_conf_t *kconf_new(const struct KafkaCommon *k, enum KafkaRole role, const char *const *fixed,
@@ -186,6 +199,7 @@ rd_kafka_t *kconf_handle(rd_kafka_conf_t *conf, enum KafkaRole role, char *err, 
 	rd_kafka_t *rk = rd_kafka_new(role == KAFKA_PRODUCER ? RD_KAFKA_PRODUCER : RD_KAFKA_CONSUMER, conf, why,
 				      sizeof(why));
 	rd_kafka_resp_err_t e;
+	struct LogFields f;
 
 	if (!rk) {
 		rd_kafka_conf_destroy(conf);	/* rd_kafka_new owns conf only on success */
@@ -194,8 +208,8 @@ rd_kafka_t *kconf_handle(rd_kafka_conf_t *conf, enum KafkaRole role, char *err, 
 	}
 	e = rd_kafka_set_log_queue(rk, NULL);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		log_warning("%s: could not route librdkafka's log to the main queue: %s", kafka_label(rk),
-			    rd_kafka_err2str(e));
+		log_warning_f(client_fields(rk, &f), "%s: could not route librdkafka's log to the main queue: %s",
+			      kafka_label(rk), rd_kafka_err2str(e));
 	return rk;
 }
 

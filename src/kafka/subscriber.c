@@ -815,7 +815,7 @@ static rd_kafka_conf_t *consumer_conf(const struct KafkaCommon *k, const char *g
 
 bool ksub_check_config(const struct KafkaCommon *k, char *err, size_t errsize)
 {
-	struct KafkaClient client = { "kafka consumer (configuration check)" };
+	struct KafkaClient client = { .label = "kafka consumer (configuration check)" };
 	rd_kafka_conf_t *conf = consumer_conf(k, "chargegate-check", &client, err, errsize);
 
 	if (!conf)
@@ -872,7 +872,8 @@ struct KafkaSubscriber *ksub_new(const struct KafkaCommon *k, const char *subscr
 	snprintf(s->topic, sizeof(s->topic), "%s", topic);
 	snprintf(s->ktopic, sizeof(s->ktopic), "%s%s", k->prefix, topic);
 	snprintf(s->group, sizeof(s->group), "%s%s", k->prefix, subscription);
-	snprintf(s->client.label, sizeof(s->client.label), "kafka consumer %s", subscription);
+	snprintf(s->client.label, sizeof(s->client.label), "kafka consumer");
+	s->client.subscription = s->name;
 	s->offsets = koffsets_new();
 	s->buffer_max = 64;
 	s->wake = wake;

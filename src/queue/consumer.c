@@ -240,9 +240,10 @@ static void batch_settle(struct ConsumerBatch *b);
  */
 static void batch_resettle(struct ConsumerBatch *b, const char *err)
 {
-	log_warning("consumer %s: could not settle a batch of %d, nothing of it was committed (%s); its messages "
-		    "are retried after a backoff",
-		    b->c->subscription, b->n, err);
+	log_warning_f(LOG_F(.subscription = b->c->subscription),
+		      "consumer: could not settle a batch of %d, nothing of it was committed (%s); its messages "
+		      "are retried after a backoff",
+		      b->n, err);
 	steps_free(b);
 	for (int i = 0; i < b->n; i++) {
 		b->outcomes[i].result = QUEUE_RETRY;

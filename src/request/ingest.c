@@ -276,7 +276,12 @@ static void batch_done(enum PgStatus st, PGresult *res, const char *err, void *a
 	} else {
 		(*ing->batch_failures)++;
 		if (b->solo || b->n == 1) {
-			log_error("ingest: the database refused a request: %s", err);
+			char station[64];
+
+			/* no request_id field: the refused transaction is what would have assigned it */
+			log_error("ingest: the database refused a request for station %s: %s",
+				  log_sanitize(station, sizeof(station), b->head->station_id, strlen(b->head->station_id)),
+				  err);
 			batch_fail(b, INGEST_FAILED, err);
 		} else {
 			log_warning("ingest: batch of %d failed (%s); retrying row by row", b->n, err);

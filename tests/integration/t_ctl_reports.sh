@@ -7,7 +7,10 @@
 # retried request's story in time order, as text and as JSON; an unknown
 # request id exits 3, a malformed one 2; check-config accepts a good file and
 # names the file and line of a bad key or value, and exits 4 for those and a
-# missing file.  A daemon that stops takes its open circuits with it.
+# missing file; it applies the CHARGEGATE_* environment as the daemon does
+# (naming the keys it set, never their values) unless --no-env, and refuses
+# what the daemon refuses at start (no database.url, a Kafka transport
+# without its module).  A daemon that stops takes its open circuits with it.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
@@ -162,12 +165,14 @@ tl_is "$?|$(cat "$TL_DIR/out")" "1|" "status --json without a database exits 1 a
 tl_like "$(cat "$TL_DIR/err")" 'could not connect to the database' "  and says why on stderr"
 
 # --- check-config ------------------------------------------------------------------------------
+# the tests' own CHARGEGATE_* variables, which check-config applies as the daemon does
+no_cg_env() { env -u CHARGEGATE_DATABASE_URL -u CHARGEGATE_LOG_LEVEL "$@"; }
 GOOD=$TL_DIR/good.conf
 printf '[database]\nurl = host=192.0.2.1 dbname=nowhere\n\n[authorization]\nurl = http://192.0.2.1/\n\n[callback]\ntimeout = 5s\n' >"$GOOD"
-"$TL_CTL" check-config "$GOOD" >"$TL_DIR/out" 2>"$TL_DIR/err"
+no_cg_env "$TL_CTL" check-config "$GOOD" >"$TL_DIR/out" 2>"$TL_DIR/err"
 tl_is "$?|$(cat "$TL_DIR/out")|$(cat "$TL_DIR/err")" "0|$GOOD: ok|" \
 	"check-config on a good file prints FILE: ok and exits 0, without connecting to its database"
-"$TL_CTL" -c "$GOOD" check-config >"$TL_DIR/out" 2>&1
+no_cg_env "$TL_CTL" -c "$GOOD" check-config >"$TL_DIR/out" 2>&1
 tl_is "$?|$(cat "$TL_DIR/out")" "0|$GOOD: ok" "check-config checks -c FILE when no FILE is given"
 BADKEY=$TL_DIR/badkey.conf
 printf '[http]\nlisten = 127.0.0.1:8080\nlisten_port = 8080\n' >"$BADKEY"
@@ -185,6 +190,36 @@ printf '[database]\nurl = host=192.0.2.1 dbname=nowhere\n' >"$NOAUTHZ"
 tl_is "$?|$(cat "$TL_DIR/out")" "4|" "check-config applies the daemon's start-up checks: no authorization.url with consumers on exits 4"
 tl_like "$(cat "$TL_DIR/err")" "^$NOAUTHZ: authorization.url is not set but consumers are enabled" \
 	"  stderr names the file and the daemon's own reason"
+# systemd's Environment= supplies the authorization service's URL (with its password)
+AUTHZ_SECRET=authzPassw0rdInEnv
+CHARGEGATE_AUTHORIZATION_URL="http://gate:$AUTHZ_SECRET@192.0.2.1/" \
+	"$TL_CTL" check-config "$NOAUTHZ" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?" 0 "check-config applies the environment as the daemon does: CHARGEGATE_AUTHORIZATION_URL completes the file"
+tl_like "$(cat "$TL_DIR/out")" "^$NOAUTHZ: ok, with [0-9]* keys from the environment:" "  stdout says the environment set keys"
+tl_like "$(cat "$TL_DIR/out")" "authorization.url from CHARGEGATE_AUTHORIZATION_URL" "  and names the key with its variable"
+if grep -q "$AUTHZ_SECRET" "$TL_DIR/out" "$TL_DIR/err"; then
+	tl_not_ok "  without printing the value (a secret)" "$(cat "$TL_DIR/out")"
+else
+	tl_ok "  without printing the value (a secret)"
+fi
+CHARGEGATE_AUTHORIZATION_URL="http://gate:$AUTHZ_SECRET@192.0.2.1/" \
+	"$TL_CTL" check-config --no-env "$NOAUTHZ" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "4|" "check-config --no-env checks the file alone: the same file exits 4"
+tl_like "$(cat "$TL_DIR/err")" "^$NOAUTHZ: authorization.url is not set" "  with the reason"
+NODB=$TL_DIR/nodb.conf
+printf '[authorization]\nurl = http://192.0.2.1/\n' >"$NODB"
+no_cg_env "$TL_CTL" check-config "$NODB" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "4|" "check-config without database.url (neither file nor environment) exits 4"
+tl_like "$(cat "$TL_DIR/err")" "^$NODB: database.url is not set: set it in the configuration file or in CHARGEGATE_DATABASE_URL" \
+	"  stderr names the file and the daemon's reason"
+no_cg_env CHARGEGATE_DATABASE_URL="host=192.0.2.1" "$TL_CTL" check-config "$NODB" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "0|$NODB: ok, with 1 key from the environment:
+  database.url from CHARGEGATE_DATABASE_URL" "  and accepts it when CHARGEGATE_DATABASE_URL is set"
+KAFKA=$TL_DIR/kafka.conf
+printf '[database]\nurl = host=192.0.2.1\n[authorization]\nurl = http://192.0.2.1/\n[transport]\nkind = kafka\n' >"$KAFKA"
+CHARGEGATE_KAFKA_MODULE=$TL_DIR/no-such-kafka.so "$TL_CTL" check-config --no-env "$KAFKA" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "4|" "check-config with transport.kind = kafka and no Kafka module exits 4"
+tl_like "$(cat "$TL_DIR/err")" "^$KAFKA: transport.kind = kafka needs the Kafka module" "  with the daemon's reason"
 printf '[consumers]\nenabled = false\n' >>"$NOAUTHZ"
 "$TL_CTL" check-config "$NOAUTHZ" >/dev/null 2>&1
 tl_is "$?" 0 "  and accepts the same file for an API-only host (consumers.enabled = false)"
@@ -193,6 +228,8 @@ tl_is "$?" 4 "check-config on a missing file exits 4"
 tl_like "$(cat "$TL_DIR/err")" "missing.conf.*No such file" "  and says the file is not there"
 "$TL_CTL" check-config a b >/dev/null 2>&1
 tl_is "$?" 2 "check-config with two files is a usage error"
+"$TL_CTL" check-config --env "$GOOD" >/dev/null 2>&1
+tl_is "$?" 2 "check-config with an unknown option is a usage error"
 
 # --- a daemon that stops takes its circuits with it ------------------------------------------
 demo_receiver_start --status 503

@@ -248,6 +248,38 @@ START_TEST(environment_wins_over_file)
 }
 END_TEST
 
+static void collect_env_key(const char *key, const char *var, size_t varlen, void *arg)
+{
+	char *out = arg;
+	size_t used = strlen(out);
+
+	snprintf(out + used, 512 - used, "%s<%.*s;", key, (int)varlen, var);
+}
+
+/* What check-config lists: the keys config_load applies, with their variables, never a value. */
+START_TEST(environment_keys_are_listed_without_values)
+{
+	char *env[] = {
+		"PATH=/usr/bin",
+		"CHARGEGATE_AUTHORIZATION_URL=http://u:s3cret@authz/",
+		"CHARGEGATE_KAFKA_MODULE=/x/kafka.so",
+		"CHARGEGATE_SQLDIR=/x/sql",
+		"CHARGEGATE_KAFKA_PROPERTY_SECURITY_PROTOCOL=ssl",
+		"CHARGEGATE_LOG_LEVEL=debug",
+		NULL,
+	};
+	char out[512] = "";
+
+	config_for_each_env_key(env, collect_env_key, out);
+	ck_assert_str_eq(out, "authorization.url<CHARGEGATE_AUTHORIZATION_URL;"
+			      "kafka.property.security.protocol<CHARGEGATE_KAFKA_PROPERTY_SECURITY_PROTOCOL;"
+			      "log.level<CHARGEGATE_LOG_LEVEL;");
+	out[0] = '\0';
+	config_for_each_env_key(NULL, collect_env_key, out);
+	ck_assert_str_eq(out, "");
+}
+END_TEST
+
 START_TEST(environment_outside_known_sections_is_ignored)
 {
 	char *env[] = { "CHARGEGATE_CONFIG=/etc/x", "CHARGEGATE_TEST_SLOW=1", "CHARGEGATE_=1",
@@ -836,6 +868,7 @@ static Suite *config_suite(void)
 	tcase_add_test(api, key_table_is_introspectable);
 	tcase_add_test(api, reload_rejects_changes_that_need_a_restart);
 	tcase_add_test(api, kafka_properties_pass_through);
+	tcase_add_test(api, environment_keys_are_listed_without_values);
 	tcase_add_test(api, kafka_property_errors);
 	tcase_add_test(api, kafka_properties_need_a_restart);
 	suite_add_tcase(s, api);
