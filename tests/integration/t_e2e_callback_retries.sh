@@ -184,23 +184,24 @@ tl_is "$(tl_sql "select count(*) from chargegate.callback_delivery_attempt where
 
 # --- and then nothing more -----------------------------------------------------------------------------------
 # settled: every outbox row is published and every subscription of its topic
-# has handled it (any transport: handled_event is written with the handler's
+# that takes its event type (subscription.event_types) has handled it (any transport: handled_event is written with the handler's
 # own writes).  Then nothing is left that could make another attempt: a retry
 # scheduled after a final failure would be a row still pending, or published
 # and handled, its attempt recorded.
 settled_state() {
 	tl_sql "with rows as (
-		    select 'charging_session_request_outbox' as outbox, event_id, published_at
+		    select 'charging_session_request_outbox' as outbox, event_id, event_type, published_at
 		      from chargegate.charging_session_request_outbox
-		    union all select 'authorization_decision_callback_outbox', event_id, published_at
+		    union all select 'authorization_decision_callback_outbox', event_id, event_type, published_at
 		      from chargegate.authorization_decision_callback_outbox
-		    union all select 'callback_delivery_outbox', event_id, published_at from chargegate.callback_delivery_outbox
-		    union all select 'callback_retry_outbox', event_id, published_at from chargegate.callback_retry_outbox)
+		    union all select 'callback_delivery_outbox', event_id, event_type, published_at from chargegate.callback_delivery_outbox
+		    union all select 'callback_retry_outbox', event_id, event_type, published_at from chargegate.callback_retry_outbox)
 		  select (select count(*) from rows where published_at is null) || ' unpublished, '
 		         || (select count(*) from rows r
 		               join chargegate.outbox o on o.name = r.outbox
 		               join chargegate.subscription s on s.topic = o.topic
 		              where r.published_at is not null
+		                and (s.event_types is null or r.event_type = any (s.event_types))
 		                and not exists (select 1 from chargegate.handled_event h
 		                                 where h.subscription = s.name and h.event_id = r.event_id)) || ' unhandled'"
 }
