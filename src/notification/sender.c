@@ -464,8 +464,14 @@ void sender_reconfigure(struct Sender *s)
 
 void sender_stop(struct Sender *s)
 {
-	if (s && s->dests)
-		destinations_release_circuits(s->dests);
+	if (!s || !s->dests)
+		return;
+	destinations_release_circuits(s->dests);
+	/*
+	 * Deliveries still in flight may open a circuit again; recorded, it
+	 * would stay open after this daemon is gone.  The log still tells it.
+	 */
+	destinations_on_circuit(s->dests, NULL, NULL);
 }
 
 void sender_cancel(struct Sender *s)

@@ -53,7 +53,8 @@ struct Sender *sender_new(struct event_base *base, struct Transport *t, struct P
 void sender_reconfigure(struct Sender *s);
 /*
  * Draining: this daemon's open circuits are recorded closed (they go with
- * it); sender_busy() counts those writes.
+ * it), and circuits that open from now on are not recorded;
+ * sender_busy() counts those writes.
  */
 void sender_stop(struct Sender *s);
 /*
