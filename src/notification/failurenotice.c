@@ -8,6 +8,8 @@
 #include "infra/json.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
+#include "infra/pgarray.h"
+#include "infra/pgpool.h"
 #include "infra/signing.h"
 #include "notification/webhook.h"
 #include "queue/consumer.h"
@@ -32,7 +34,9 @@ enum NoticeResult { NOTICE_DELIVERED, NOTICE_RETRYING, NOTICE_GIVEN_UP, NRESULTS
 struct FailureNotices {
 	const struct FailureNoticeSettings *st;
 	struct HttpClient *http;	/* its own: notices never take a driver's callback slot */
+	struct PgPool *pool;		/* reads the attempts recorded, to number the next one */
 	struct Consumer *consumer;
+	int batch_size;			/* the consumer's claim limit when no notice can be sent */
 	int in_flight;
 	uint64_t *results[NRESULTS];
 	uint64_t *skipped;		/* final failures acknowledged while failure_url was unset */
@@ -42,6 +46,8 @@ struct NoticeBatch {
 	struct FailureNotices *f;
 	struct ConsumerBatch *b;
 	struct json_object *items;	/* one failure_notice_attempt per POST */
+	struct NoticeCall **numbering;	/* notices to send once their attempt numbers are read */
+	int nnumbering;
 	int outstanding;
 };
 
@@ -64,6 +70,7 @@ static void batch_finish(struct NoticeBatch *nb)
 	}
 	consumer_batch_finish(nb->b);
 	json_object_put(nb->items);
+	free(nb->numbering);
 	free(nb);
 }
 
@@ -218,21 +225,89 @@ static char *notice_body(struct json_object *failed)
 	return text;
 }
 
-static void send_notice(struct NoticeBatch *nb, int index, const struct QueueMessage *m, struct json_object *failed)
+/* A notice to send: posted once numbered_all() knows its attempt number. */
+static void queue_notice(struct NoticeBatch *nb, int index, const struct QueueMessage *m, struct json_object *failed)
 {
 	struct NoticeCall *call = xcalloc(1, sizeof(*call));
 
 	call->nb = nb;
 	call->index = index;
-	/* the queue counts deliveries of this message: attempts of this notice */
-	call->attempt = m->attempts < 1 ? 1 : m->attempts;
 	snprintf(call->webhook_id, sizeof(call->webhook_id), "%s", m->event_id);
 	snprintf(call->request_id, sizeof(call->request_id), "%s", json_get_string(failed, "request_id"));
 	call->url = xstrdup(nb->f->st->url);
 	call->body = notice_body(failed);
 	nb->outstanding++;
 	nb->f->in_flight++;
-	post(call);
+	nb->numbering = xrealloc(nb->numbering, (size_t)(nb->nnumbering + 1) * sizeof(*nb->numbering));
+	nb->numbering[nb->nnumbering++] = call;
+}
+
+/* The attempts recorded for webhook_id in res (failure_notice_attempts_made), 0 when none. */
+static int attempts_made(const PGresult *res, const char *webhook_id)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, 0), webhook_id) == 0)
+			return atoi(PQgetvalue(res, r, 1));
+	}
+	return 0;
+}
+
+/*
+ * Numbered from the attempts recorded, as callbacks are from their own
+ * records (sender.c): the queue's delivery count also counts give-backs at
+ * shutdown and expired leases, which are no attempts of the notice.
+ */
+static void numbered_all(enum PgStatus status, PGresult *res, const char *err, void *arg)
+{
+	struct NoticeBatch *nb = arg;
+	char why[512];
+
+	if (status == PG_OK && (PQnfields(res) != 2 || PQfnumber(res, "webhook_id") != 0 ||
+				PQfnumber(res, "attempts") != 1)) {
+		status = PG_ERROR;
+		err = "failure_notice_attempts_made returned unexpected columns";
+	}
+	snprintf(why, sizeof(why), "could not read the failure notice's attempts: %s", err ? err : "unknown error");
+	for (int i = 0; i < nb->nnumbering; i++) {
+		struct NoticeCall *call = nb->numbering[i];
+
+		if (!nb->f->http) {
+			consumer_retry(nb->b, call->index, 0, "daemon stopped before the failure notice was sent");
+			call_end(call);
+		} else if (status == PG_OK) {
+			call->attempt = attempts_made(res, call->webhook_id) + 1;
+			post(call);
+		} else {
+			/* nothing was sent: the next delivery asks again */
+			consumer_retry(nb->b, call->index, -1, why);
+			call_end(call);
+		}
+	}
+	if (status != PG_OK)
+		log_warning_f(LOG_F(.subscription = consumer_batch_subscription(nb->b)), "failure notice: %s", why);
+	nb->nnumbering = 0;
+	if (--nb->outstanding == 0)
+		batch_finish(nb);
+}
+
+static void number_notices(struct NoticeBatch *nb)
+{
+	struct PgArray requests = PGARRAY_INIT, webhooks = PGARRAY_INIT;
+	char *values[2];
+
+	for (int i = 0; i < nb->nnumbering; i++) {
+		pgarray_text(&requests, nb->numbering[i]->request_id);
+		pgarray_text(&webhooks, nb->numbering[i]->webhook_id);
+	}
+	values[0] = pgarray_finish(&requests);
+	values[1] = pgarray_finish(&webhooks);
+	nb->outstanding++;
+	pgpool_query(nb->f->pool,
+		     "SELECT webhook_id::text AS webhook_id, attempts "
+		     "FROM chargegate.failure_notice_attempts_made($1::uuid[], $2::uuid[])",
+		     2, (const char *const *)values, numbered_all, nb);
+	free(values[0]);
+	free(values[1]);
 }
 
 static bool is_final_failure(struct json_object *payload)
@@ -261,7 +336,7 @@ static void handle_one(struct NoticeBatch *nb, int i)
 		consumer_done(nb->b, i);
 		(*nb->f->skipped)++;
 	} else {
-		send_notice(nb, i, m, payload);
+		queue_notice(nb, i, m, payload);
 	}
 	json_object_put(payload);
 }
@@ -276,20 +351,23 @@ static void handle(struct ConsumerBatch *b, void *arg)
 	nb->outstanding = 1;	/* this loop's own: the batch cannot finish under it */
 	for (int i = 0; i < consumer_batch_count(b); i++)
 		handle_one(nb, i);
+	if (nb->nnumbering > 0)
+		number_notices(nb);
 	if (--nb->outstanding == 0)
 		batch_finish(nb);
 }
 
 /*
- * Free slots.  While notices are off every message is acknowledged at once,
- * so the cap never holds anything back; otherwise it is the one
- * destination's cap, as for callbacks.
+ * Free slots.  While notices are off nothing is sent and every message is
+ * acknowledged at once: whole batches, as other subscriptions claim (every
+ * callback outcome passes here).  Otherwise the one destination's cap, as
+ * for callbacks, so that notices that cannot start wait in the database.
  */
 static int capacity(void *arg)
 {
 	struct FailureNotices *f = arg;
 
-	return f->st->max_in_flight - f->in_flight;
+	return f->st->url ? f->st->max_in_flight - f->in_flight : f->batch_size;
 }
 
 static void counters(struct FailureNotices *f)
@@ -308,13 +386,15 @@ static void counters(struct FailureNotices *f)
 				     "Requests that became delivery_failed while callback.failure_url was unset.");
 }
 
-struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t,
+struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t, struct PgPool *pool,
 					   const struct QueueSettings *qs, const struct FailureNoticeSettings *settings)
 {
 	struct FailureNotices *f = xcalloc(1, sizeof(*f));
 	struct ConsumerSpec spec = topology_consumer_spec(SUB_FAILURE_NOTICE, qs, handle, f);
 
 	f->st = settings;
+	f->pool = pool;
+	f->batch_size = spec.batch_size;
 	f->http = httpclient_new(base, settings->max_in_flight);
 	counters(f);
 	spec.capacity = capacity;

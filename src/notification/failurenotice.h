@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct PgPool;
 struct Transport;
 struct QueueSettings;
 struct SigningKey;
@@ -47,8 +48,11 @@ struct FailureNoticeSettings {
 	const struct SigningKey *previous_key;	/* NULL unless rotating */
 };
 
-/* settings (and what it points to) must outlive the notices. */
-struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t,
+/*
+ * settings (and what it points to) must outlive the notices; pool reads the
+ * attempts recorded (a notice's attempt number) and must outlive them too.
+ */
+struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t, struct PgPool *pool,
 					   const struct QueueSettings *qs, const struct FailureNoticeSettings *settings);
 /* Shutdown, before the database pool goes: notices in flight are given back to the queue. */
 void failure_notices_cancel(struct FailureNotices *f);
