@@ -11,6 +11,7 @@
 #include "infra/pgarray.h"
 #include "infra/pgpool.h"
 #include "infra/signing.h"
+#include "notification/outcome.h"
 #include "notification/webhook.h"
 #include "queue/consumer.h"
 #include "queue/settings.h"
@@ -23,13 +24,8 @@
 #include <string.h>
 #include <time.h>
 
-/* The same as callbacks' (sender.c): retries spread, answers read at most this far. */
-#define RETRY_JITTER_PCT 20
-#define RESPONSE_MAX (64 * 1024)
 /* The failure's detail in a notice: enough to recognise the receiver's error page. */
 #define DETAIL_MAX 1024
-
-enum NoticeResult { NOTICE_DELIVERED, NOTICE_RETRYING, NOTICE_GIVEN_UP, NRESULTS };
 
 struct FailureNotices {
 	const struct FailureNoticeSettings *st;
@@ -38,7 +34,7 @@ struct FailureNotices {
 	struct Consumer *consumer;
 	int batch_size;			/* the consumer's claim limit when no notice can be sent */
 	int in_flight;
-	uint64_t *results[NRESULTS];
+	uint64_t *results[OUTCOME_NKINDS];
 	uint64_t *skipped;		/* final failures acknowledged while failure_url was unset */
 };
 
@@ -87,72 +83,41 @@ static void call_end(struct NoticeCall *call)
 		batch_finish(nb);
 }
 
-/* 2xx is done, 410 Gone is final (DESIGN §5); otherwise the schedule decides. */
-static enum NoticeResult result_of(const struct HttpClientResponse *r, int attempt, int schedule_len)
-{
-	if (r->error == HTTPC_OK && r->status >= 200 && r->status <= 299)
-		return NOTICE_DELIVERED;
-	if (r->error == HTTPC_OK && r->status == 410)
-		return NOTICE_GIVEN_UP;
-	return attempt <= schedule_len ? NOTICE_RETRYING : NOTICE_GIVEN_UP;
-}
-
-/* The schedule's next delay, jittered; a 429 or 503 may ask for longer (capped), as for callbacks. */
-static int64_t retry_delay_ms(const struct FailureNoticeSettings *st, int attempt, const struct HttpClientResponse *r)
-{
-	int64_t delay = clock_jitter_by(st->schedule_ms[attempt - 1], RETRY_JITTER_PCT, clock_random32());
-	int64_t asked = r->retry_after_ms < st->max_retry_after_ms ? r->retry_after_ms : st->max_retry_after_ms;
-
-	if (r->error == HTTPC_OK && (r->status == 429 || r->status == 503) && asked > delay)
-		delay = asked;
-	return delay;
-}
-
 static struct json_object *attempt_item(const struct NoticeCall *call, const struct HttpClientResponse *r,
-					enum NoticeResult result)
+					const struct Outcome *a)
 {
 	struct json_object *item = json_new_object();
-	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	json_set_string(item, "request_id", call->request_id);
 	json_set_string(item, "webhook_id", call->webhook_id);
 	json_set_int(item, "attempt", call->attempt);
 	json_set_string(item, "failure_url", call->url);
-	json_set_int(item, "latency_ms", r->latency_ms);
-	json_set(item, "final", json_object_new_boolean(result != NOTICE_RETRYING));
-	if (r->error == HTTPC_OK)
-		json_set_int(item, "http_status", r->status);
-	if (result != NOTICE_DELIVERED)
-		json_set_string(item, "error_class", httpclient_error_class_name(r, cls, sizeof(cls)));
-	if (r->body_len > 0)
-		json_set(item, "response_body",
-			 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
-											 : HTTPCLIENT_STORED_BODY_MAX));
+	outcome_record(item, r, a);
 	return item;
 }
 
-static void settle_one(struct NoticeCall *call, const struct HttpClientResponse *r, enum NoticeResult result)
+/* Retried through the queue: the notice's message comes back after the answer's delay. */
+static void settle_one(struct NoticeCall *call, const struct HttpClientResponse *r, const struct Outcome *a)
 {
 	struct NoticeBatch *nb = call->nb;
-	const struct FailureNoticeSettings *st = nb->f->st;
 	char cls[HTTPCLIENT_CLASS_SIZE], why[HTTPCLIENT_CLASS_SIZE + 64];
 
 	httpclient_error_class_name(r, cls, sizeof(cls));
-	if (result == NOTICE_RETRYING) {
+	if (a->kind == OUTCOME_RETRY) {
 		snprintf(why, sizeof(why), "failure notice not accepted: %s", cls);
-		consumer_retry(nb->b, call->index, retry_delay_ms(st, call->attempt, r), why);
+		consumer_retry(nb->b, call->index, a->retry_in_ms, why);
 	} else {
 		consumer_done(nb->b, call->index);
 	}
-	(*nb->f->results[result])++;
-	if (result == NOTICE_DELIVERED)
+	(*nb->f->results[a->kind])++;
+	if (a->kind == OUTCOME_DELIVERED)
 		log_info_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt),
 			   "failure notice: delivered");
 	else
 		log_warning_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt, .error_class = cls),
 			      "failure notice: not accepted%s%s%s", r->error_text && r->error_text[0] ? " (" : "",
 			      r->error_text ? r->error_text : "", r->error_text && r->error_text[0] ? ")" : "");
-	if (result == NOTICE_GIVEN_UP)
+	if (a->kind == OUTCOME_FAILED)
 		/* not the URL itself: its query may hold the operator's token */
 		log_error_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt, .error_class = cls),
 			    "failure notice: not delivered to callback.failure_url, given up after %d attempts",
@@ -163,15 +128,17 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 {
 	struct NoticeCall *call = arg;
 	struct NoticeBatch *nb = call->nb;
-	enum NoticeResult result;
+	const struct FailureNoticeSettings *st = nb->f->st;
+	struct RetrySchedule rs = { st->schedule_ms, st->schedule_len, st->max_retry_after_ms };
+	struct Outcome a;
 
 	if (r->error == HTTPC_ERR_CANCELLED) {
 		/* shutting down: the notice goes back to the queue, no attempt recorded */
 		consumer_retry(nb->b, call->index, 0, "daemon stopped before the failure notice was answered");
 	} else {
-		result = result_of(r, call->attempt, nb->f->st->schedule_len);
-		json_append(nb->items, attempt_item(call, r, result));
-		settle_one(call, r, result);
+		a = outcome_of(r, &rs, call->attempt, clock_random32());
+		json_append(nb->items, attempt_item(call, r, &a));
+		settle_one(call, r, &a);
 	}
 	call_end(call);
 }
@@ -189,7 +156,7 @@ static void post(struct NoticeCall *call)
 	req.body_len = strlen(call->body);
 	req.headers = h.list;
 	req.timeout_ms = (long)st->timeout_ms;
-	req.max_response_bytes = RESPONSE_MAX;
+	req.max_response_bytes = OUTCOME_READ_MAX;
 	req.policy = NULL;	/* the operator's own URL: see failurenotice.h */
 	httpclient_post(call->nb->f->http, &req, answered, call);
 }
@@ -372,15 +339,15 @@ static int capacity(void *arg)
 
 static void counters(struct FailureNotices *f)
 {
-	static const char *const labels[NRESULTS] = {
-		[NOTICE_DELIVERED] = "result=\"delivered\"",
-		[NOTICE_RETRYING] = "result=\"failed\"",
-		[NOTICE_GIVEN_UP] = "result=\"given_up\"",
+	static const char *const labels[OUTCOME_NKINDS] = {
+		[OUTCOME_DELIVERED] = "result=\"delivered\"",
+		[OUTCOME_RETRY] = "result=\"failed\"",
+		[OUTCOME_FAILED] = "result=\"given_up\"",
 	};
 	static const char help[] = "Attempts to send a CallbackDeliveryFailed notice to callback.failure_url, "
 				   "by result (failed: a retry follows; given_up: the notice is over unsent).";
 
-	for (int i = 0; i < NRESULTS; i++)
+	for (int i = 0; i < OUTCOME_NKINDS; i++)
 		f->results[i] = metrics_counter("chargegate_failure_notifications_total", labels[i], help);
 	f->skipped = metrics_counter("chargegate_failure_notifications_skipped_total", NULL,
 				     "Requests that became delivery_failed while callback.failure_url was unset.");

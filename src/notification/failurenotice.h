@@ -14,7 +14,9 @@
  * webhook-id is the CallbackFailed event's id, the same on every attempt),
  * signed with callback.signing_secret, no redirects, retried on
  * callback.retry_schedule (through the queue: consumer_retry with the
- * schedule's delay, so queue.max_attempts also bounds it).  The notices
+ * schedule's delay, so queue.max_attempts also bounds it); what an answer
+ * means is decided as for callbacks (outcome.h), and attempts are numbered
+ * from the attempts recorded, not from the queue's deliveries.  The notices
  * have their own HTTP client and at most callback.per_destination_concurrency
  * in flight: they never take capacity from drivers' callbacks.  A failed
  * notice is recorded (failure_notice_attempt) and never notified again.

@@ -65,10 +65,4 @@ void sender_cancel(struct Sender *s);
 void sender_free(struct Sender *s);
 int sender_busy(const struct Sender *s);
 
-/*
- * Exposed for unit tests: the delay before attempt `attempt + 1`, or -1 when
- * none follows; retry_after_ms (-1: none) is the Retry-After of a 429 or 503.
- */
-int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64_t retry_after_ms, uint32_t random);
-
 #endif
