@@ -26,13 +26,19 @@
 
 /* The failure's detail in a notice: enough to recognise the receiver's error page. */
 #define DETAIL_MAX 1024
+/*
+ * A final failure that finds every notice slot busy goes back to the queue
+ * for this long (no attempt counted): once a slot is free it waits at most
+ * about this, and a burst of failures is not claimed over and over meanwhile.
+ */
+#define SLOT_WAIT_MS 1000
 
 struct FailureNotices {
 	const struct FailureNoticeSettings *st;
 	struct HttpClient *http;	/* its own: notices never take a driver's callback slot */
 	struct PgPool *pool;		/* reads the attempts recorded, to number the next one */
 	struct Consumer *consumer;
-	int batch_size;			/* the consumer's claim limit when no notice can be sent */
+	int batch_size;			/* the consumer's claim limit while a notice slot is free */
 	int in_flight;
 	uint64_t *results[OUTCOME_NKINDS];
 	uint64_t *skipped;		/* final failures acknowledged while failure_url was unset */
@@ -302,6 +308,8 @@ static void handle_one(struct NoticeBatch *nb, int i)
 	} else if (!nb->f->st->url) {
 		consumer_done(nb->b, i);
 		(*nb->f->skipped)++;
+	} else if (nb->f->in_flight >= nb->f->st->max_in_flight) {
+		consumer_postpone(nb->b, i, SLOT_WAIT_MS, "every failure notice slot is busy");
 	} else {
 		queue_notice(nb, i, m, payload);
 	}
@@ -325,16 +333,17 @@ static void handle(struct ConsumerBatch *b, void *arg)
 }
 
 /*
- * Free slots.  While notices are off nothing is sent and every message is
- * acknowledged at once: whole batches, as other subscriptions claim (every
- * callback outcome passes here).  Otherwise the one destination's cap, as
- * for callbacks, so that notices that cannot start wait in the database.
+ * Every callback outcome passes here and few need a notice: whole batches,
+ * as other subscriptions claim, not one message per notice slot.  While
+ * notices are off nothing is sent; otherwise claims wait while every slot
+ * is busy, and final failures beyond the free slots are postponed
+ * (handle_one), so that notices that cannot start wait in the database.
  */
 static int capacity(void *arg)
 {
 	struct FailureNotices *f = arg;
 
-	return f->st->url ? f->st->max_in_flight - f->in_flight : f->batch_size;
+	return !f->st->url || f->in_flight < f->st->max_in_flight ? f->batch_size : 0;
 }
 
 static void counters(struct FailureNotices *f)
