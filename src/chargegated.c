@@ -407,7 +407,7 @@ static void setup_contexts(struct Daemon *d)
 				    d->cfg.authorization_timeout_ms, d->cfg.authorization_concurrency);
 	d->sender = sender_new(d->base, d->transport, d->queue_pool, &d->qs, &d->sender_settings);
 	d->retry = retry_scheduler_new(d->base, d->transport, &d->qs);
-	d->notices = failure_notices_new(d->base, d->transport, &d->qs, &d->notice_settings);
+	d->notices = failure_notices_new(d->base, d->transport, d->queue_pool, &d->qs, &d->notice_settings);
 	d->status = request_status_new(d->base, d->transport, &d->qs);
 }
 

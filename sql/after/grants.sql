@@ -29,6 +29,8 @@ GRANT SELECT, INSERT ON chargegate.topic_message, chargegate.handled_event TO ch
 GRANT SELECT, INSERT, UPDATE, DELETE ON chargegate.subscription_batch, chargegate.outbox_lease TO chargegate_app;
 GRANT INSERT ON chargegate.authorization_audit, chargegate.callback_delivery_attempt,
     chargegate.failure_notice_attempt TO chargegate_app;
+-- a failure notice's next attempt number comes from the attempts recorded (failure_notice_attempts_made)
+GRANT SELECT (request_id, webhook_id, attempt) ON chargegate.failure_notice_attempt TO chargegate_app;
 GRANT SELECT (id, key_hash, revoked_at, last_used_at), UPDATE (last_used_at) ON chargegate.api_key TO chargegate_app;
 
 GRANT SELECT, INSERT, UPDATE, DELETE ON chargegate.destination_circuit TO chargegate_app;
@@ -45,7 +47,7 @@ BEGIN
          WHERE p.pronamespace = 'chargegate'::regnamespace
            AND (p.proname IN ('uuid_v7', 'accept_requests', 'api_key_snapshot', 'apply_request_events',
                              'claim_messages', 'claim_outbox', 'defer_messages', 'ensure_subscription',
-                             'extend_leases', 'mark_published', 'outbox_next_due_ms', 'purge_expired',
+                             'extend_leases', 'failure_notice_attempts_made', 'mark_published', 'outbox_next_due_ms', 'purge_expired',
                              'purge_requests', 'record_authorizations', 'record_callback_attempts', 'record_circuit',
                              'record_failure_notices', 'record_handled', 'record_publish_error', 'relay_outbox',
                              'schedule_callback_retries', 'settle_batches',

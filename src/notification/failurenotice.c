@@ -8,7 +8,10 @@
 #include "infra/json.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
+#include "infra/pgarray.h"
+#include "infra/pgpool.h"
 #include "infra/signing.h"
+#include "notification/outcome.h"
 #include "notification/webhook.h"
 #include "queue/consumer.h"
 #include "queue/settings.h"
@@ -21,20 +24,23 @@
 #include <string.h>
 #include <time.h>
 
-/* The same as callbacks' (sender.c): retries spread, answers read at most this far. */
-#define RETRY_JITTER_PCT 20
-#define RESPONSE_MAX (64 * 1024)
 /* The failure's detail in a notice: enough to recognise the receiver's error page. */
 #define DETAIL_MAX 1024
-
-enum NoticeResult { NOTICE_DELIVERED, NOTICE_RETRYING, NOTICE_GIVEN_UP, NRESULTS };
+/*
+ * A final failure that finds every notice slot busy goes back to the queue
+ * for this long (no attempt counted): once a slot is free it waits at most
+ * about this, and a burst of failures is not claimed over and over meanwhile.
+ */
+#define SLOT_WAIT_MS 1000
 
 struct FailureNotices {
 	const struct FailureNoticeSettings *st;
 	struct HttpClient *http;	/* its own: notices never take a driver's callback slot */
+	struct PgPool *pool;		/* reads the attempts recorded, to number the next one */
 	struct Consumer *consumer;
+	int batch_size;			/* the consumer's claim limit while a notice slot is free */
 	int in_flight;
-	uint64_t *results[NRESULTS];
+	uint64_t *results[OUTCOME_NKINDS];
 	uint64_t *skipped;		/* final failures acknowledged while failure_url was unset */
 };
 
@@ -42,6 +48,8 @@ struct NoticeBatch {
 	struct FailureNotices *f;
 	struct ConsumerBatch *b;
 	struct json_object *items;	/* one failure_notice_attempt per POST */
+	struct NoticeCall **numbering;	/* notices to send once their attempt numbers are read */
+	int nnumbering;
 	int outstanding;
 };
 
@@ -64,6 +72,7 @@ static void batch_finish(struct NoticeBatch *nb)
 	}
 	consumer_batch_finish(nb->b);
 	json_object_put(nb->items);
+	free(nb->numbering);
 	free(nb);
 }
 
@@ -80,72 +89,41 @@ static void call_end(struct NoticeCall *call)
 		batch_finish(nb);
 }
 
-/* 2xx is done, 410 Gone is final (DESIGN §5); otherwise the schedule decides. */
-static enum NoticeResult result_of(const struct HttpClientResponse *r, int attempt, int schedule_len)
-{
-	if (r->error == HTTPC_OK && r->status >= 200 && r->status <= 299)
-		return NOTICE_DELIVERED;
-	if (r->error == HTTPC_OK && r->status == 410)
-		return NOTICE_GIVEN_UP;
-	return attempt <= schedule_len ? NOTICE_RETRYING : NOTICE_GIVEN_UP;
-}
-
-/* The schedule's next delay, jittered; a 429 or 503 may ask for longer (capped), as for callbacks. */
-static int64_t retry_delay_ms(const struct FailureNoticeSettings *st, int attempt, const struct HttpClientResponse *r)
-{
-	int64_t delay = clock_jitter_by(st->schedule_ms[attempt - 1], RETRY_JITTER_PCT, clock_random32());
-	int64_t asked = r->retry_after_ms < st->max_retry_after_ms ? r->retry_after_ms : st->max_retry_after_ms;
-
-	if (r->error == HTTPC_OK && (r->status == 429 || r->status == 503) && asked > delay)
-		delay = asked;
-	return delay;
-}
-
 static struct json_object *attempt_item(const struct NoticeCall *call, const struct HttpClientResponse *r,
-					enum NoticeResult result)
+					const struct Outcome *a)
 {
 	struct json_object *item = json_new_object();
-	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	json_set_string(item, "request_id", call->request_id);
 	json_set_string(item, "webhook_id", call->webhook_id);
 	json_set_int(item, "attempt", call->attempt);
 	json_set_string(item, "failure_url", call->url);
-	json_set_int(item, "latency_ms", r->latency_ms);
-	json_set(item, "final", json_object_new_boolean(result != NOTICE_RETRYING));
-	if (r->error == HTTPC_OK)
-		json_set_int(item, "http_status", r->status);
-	if (result != NOTICE_DELIVERED)
-		json_set_string(item, "error_class", httpclient_error_class_name(r, cls, sizeof(cls)));
-	if (r->body_len > 0)
-		json_set(item, "response_body",
-			 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
-											 : HTTPCLIENT_STORED_BODY_MAX));
+	outcome_record(item, r, a);
 	return item;
 }
 
-static void settle_one(struct NoticeCall *call, const struct HttpClientResponse *r, enum NoticeResult result)
+/* Retried through the queue: the notice's message comes back after the answer's delay. */
+static void settle_one(struct NoticeCall *call, const struct HttpClientResponse *r, const struct Outcome *a)
 {
 	struct NoticeBatch *nb = call->nb;
-	const struct FailureNoticeSettings *st = nb->f->st;
 	char cls[HTTPCLIENT_CLASS_SIZE], why[HTTPCLIENT_CLASS_SIZE + 64];
 
 	httpclient_error_class_name(r, cls, sizeof(cls));
-	if (result == NOTICE_RETRYING) {
+	if (a->kind == OUTCOME_RETRY) {
 		snprintf(why, sizeof(why), "failure notice not accepted: %s", cls);
-		consumer_retry(nb->b, call->index, retry_delay_ms(st, call->attempt, r), why);
+		consumer_retry(nb->b, call->index, a->retry_in_ms, why);
 	} else {
 		consumer_done(nb->b, call->index);
 	}
-	(*nb->f->results[result])++;
-	if (result == NOTICE_DELIVERED)
+	(*nb->f->results[a->kind])++;
+	if (a->kind == OUTCOME_DELIVERED)
 		log_info_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt),
 			   "failure notice: delivered");
 	else
 		log_warning_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt, .error_class = cls),
 			      "failure notice: not accepted%s%s%s", r->error_text && r->error_text[0] ? " (" : "",
 			      r->error_text ? r->error_text : "", r->error_text && r->error_text[0] ? ")" : "");
-	if (result == NOTICE_GIVEN_UP)
+	if (a->kind == OUTCOME_FAILED)
 		/* not the URL itself: its query may hold the operator's token */
 		log_error_f(LOG_F(.request_id = call->request_id, .event_id = call->webhook_id, .attempt = call->attempt, .error_class = cls),
 			    "failure notice: not delivered to callback.failure_url, given up after %d attempts",
@@ -156,15 +134,17 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 {
 	struct NoticeCall *call = arg;
 	struct NoticeBatch *nb = call->nb;
-	enum NoticeResult result;
+	const struct FailureNoticeSettings *st = nb->f->st;
+	struct RetrySchedule rs = { st->schedule_ms, st->schedule_len, st->max_retry_after_ms };
+	struct Outcome a;
 
 	if (r->error == HTTPC_ERR_CANCELLED) {
 		/* shutting down: the notice goes back to the queue, no attempt recorded */
 		consumer_retry(nb->b, call->index, 0, "daemon stopped before the failure notice was answered");
 	} else {
-		result = result_of(r, call->attempt, nb->f->st->schedule_len);
-		json_append(nb->items, attempt_item(call, r, result));
-		settle_one(call, r, result);
+		a = outcome_of(r, &rs, call->attempt, clock_random32());
+		json_append(nb->items, attempt_item(call, r, &a));
+		settle_one(call, r, &a);
 	}
 	call_end(call);
 }
@@ -182,7 +162,7 @@ static void post(struct NoticeCall *call)
 	req.body_len = strlen(call->body);
 	req.headers = h.list;
 	req.timeout_ms = (long)st->timeout_ms;
-	req.max_response_bytes = RESPONSE_MAX;
+	req.max_response_bytes = OUTCOME_READ_MAX;
 	req.policy = NULL;	/* the operator's own URL: see failurenotice.h */
 	httpclient_post(call->nb->f->http, &req, answered, call);
 }
@@ -218,21 +198,89 @@ static char *notice_body(struct json_object *failed)
 	return text;
 }
 
-static void send_notice(struct NoticeBatch *nb, int index, const struct QueueMessage *m, struct json_object *failed)
+/* A notice to send: posted once numbered_all() knows its attempt number. */
+static void queue_notice(struct NoticeBatch *nb, int index, const struct QueueMessage *m, struct json_object *failed)
 {
 	struct NoticeCall *call = xcalloc(1, sizeof(*call));
 
 	call->nb = nb;
 	call->index = index;
-	/* the queue counts deliveries of this message: attempts of this notice */
-	call->attempt = m->attempts < 1 ? 1 : m->attempts;
 	snprintf(call->webhook_id, sizeof(call->webhook_id), "%s", m->event_id);
 	snprintf(call->request_id, sizeof(call->request_id), "%s", json_get_string(failed, "request_id"));
 	call->url = xstrdup(nb->f->st->url);
 	call->body = notice_body(failed);
 	nb->outstanding++;
 	nb->f->in_flight++;
-	post(call);
+	nb->numbering = xrealloc(nb->numbering, (size_t)(nb->nnumbering + 1) * sizeof(*nb->numbering));
+	nb->numbering[nb->nnumbering++] = call;
+}
+
+/* The attempts recorded for webhook_id in res (failure_notice_attempts_made), 0 when none. */
+static int attempts_made(const PGresult *res, const char *webhook_id)
+{
+	for (int r = 0; r < PQntuples(res); r++) {
+		if (strcmp(PQgetvalue(res, r, 0), webhook_id) == 0)
+			return atoi(PQgetvalue(res, r, 1));
+	}
+	return 0;
+}
+
+/*
+ * Numbered from the attempts recorded, as callbacks are from their own
+ * records (sender.c): the queue's delivery count also counts give-backs at
+ * shutdown and expired leases, which are no attempts of the notice.
+ */
+static void numbered_all(enum PgStatus status, PGresult *res, const char *err, void *arg)
+{
+	struct NoticeBatch *nb = arg;
+	char why[512];
+
+	if (status == PG_OK && (PQnfields(res) != 2 || PQfnumber(res, "webhook_id") != 0 ||
+				PQfnumber(res, "attempts") != 1)) {
+		status = PG_ERROR;
+		err = "failure_notice_attempts_made returned unexpected columns";
+	}
+	snprintf(why, sizeof(why), "could not read the failure notice's attempts: %s", err ? err : "unknown error");
+	for (int i = 0; i < nb->nnumbering; i++) {
+		struct NoticeCall *call = nb->numbering[i];
+
+		if (!nb->f->http) {
+			consumer_retry(nb->b, call->index, 0, "daemon stopped before the failure notice was sent");
+			call_end(call);
+		} else if (status == PG_OK) {
+			call->attempt = attempts_made(res, call->webhook_id) + 1;
+			post(call);
+		} else {
+			/* nothing was sent: the next delivery asks again */
+			consumer_retry(nb->b, call->index, -1, why);
+			call_end(call);
+		}
+	}
+	if (status != PG_OK)
+		log_warning_f(LOG_F(.subscription = consumer_batch_subscription(nb->b)), "failure notice: %s", why);
+	nb->nnumbering = 0;
+	if (--nb->outstanding == 0)
+		batch_finish(nb);
+}
+
+static void number_notices(struct NoticeBatch *nb)
+{
+	struct PgArray requests = PGARRAY_INIT, webhooks = PGARRAY_INIT;
+	char *values[2];
+
+	for (int i = 0; i < nb->nnumbering; i++) {
+		pgarray_text(&requests, nb->numbering[i]->request_id);
+		pgarray_text(&webhooks, nb->numbering[i]->webhook_id);
+	}
+	values[0] = pgarray_finish(&requests);
+	values[1] = pgarray_finish(&webhooks);
+	nb->outstanding++;
+	pgpool_query(nb->f->pool,
+		     "SELECT webhook_id::text AS webhook_id, attempts "
+		     "FROM chargegate.failure_notice_attempts_made($1::uuid[], $2::uuid[])",
+		     2, (const char *const *)values, numbered_all, nb);
+	free(values[0]);
+	free(values[1]);
 }
 
 static bool is_final_failure(struct json_object *payload)
@@ -260,8 +308,10 @@ static void handle_one(struct NoticeBatch *nb, int i)
 	} else if (!nb->f->st->url) {
 		consumer_done(nb->b, i);
 		(*nb->f->skipped)++;
+	} else if (nb->f->in_flight >= nb->f->st->max_in_flight) {
+		consumer_postpone(nb->b, i, SLOT_WAIT_MS, "every failure notice slot is busy");
 	} else {
-		send_notice(nb, i, m, payload);
+		queue_notice(nb, i, m, payload);
 	}
 	json_object_put(payload);
 }
@@ -276,45 +326,51 @@ static void handle(struct ConsumerBatch *b, void *arg)
 	nb->outstanding = 1;	/* this loop's own: the batch cannot finish under it */
 	for (int i = 0; i < consumer_batch_count(b); i++)
 		handle_one(nb, i);
+	if (nb->nnumbering > 0)
+		number_notices(nb);
 	if (--nb->outstanding == 0)
 		batch_finish(nb);
 }
 
 /*
- * Free slots.  While notices are off every message is acknowledged at once,
- * so the cap never holds anything back; otherwise it is the one
- * destination's cap, as for callbacks.
+ * Every callback outcome passes here and few need a notice: whole batches,
+ * as other subscriptions claim, not one message per notice slot.  While
+ * notices are off nothing is sent; otherwise claims wait while every slot
+ * is busy, and final failures beyond the free slots are postponed
+ * (handle_one), so that notices that cannot start wait in the database.
  */
 static int capacity(void *arg)
 {
 	struct FailureNotices *f = arg;
 
-	return f->st->max_in_flight - f->in_flight;
+	return !f->st->url || f->in_flight < f->st->max_in_flight ? f->batch_size : 0;
 }
 
 static void counters(struct FailureNotices *f)
 {
-	static const char *const labels[NRESULTS] = {
-		[NOTICE_DELIVERED] = "result=\"delivered\"",
-		[NOTICE_RETRYING] = "result=\"failed\"",
-		[NOTICE_GIVEN_UP] = "result=\"given_up\"",
+	static const char *const labels[OUTCOME_NKINDS] = {
+		[OUTCOME_DELIVERED] = "result=\"delivered\"",
+		[OUTCOME_RETRY] = "result=\"failed\"",
+		[OUTCOME_FAILED] = "result=\"given_up\"",
 	};
 	static const char help[] = "Attempts to send a CallbackDeliveryFailed notice to callback.failure_url, "
 				   "by result (failed: a retry follows; given_up: the notice is over unsent).";
 
-	for (int i = 0; i < NRESULTS; i++)
+	for (int i = 0; i < OUTCOME_NKINDS; i++)
 		f->results[i] = metrics_counter("chargegate_failure_notifications_total", labels[i], help);
 	f->skipped = metrics_counter("chargegate_failure_notifications_skipped_total", NULL,
 				     "Requests that became delivery_failed while callback.failure_url was unset.");
 }
 
-struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t,
+struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t, struct PgPool *pool,
 					   const struct QueueSettings *qs, const struct FailureNoticeSettings *settings)
 {
 	struct FailureNotices *f = xcalloc(1, sizeof(*f));
 	struct ConsumerSpec spec = topology_consumer_spec(SUB_FAILURE_NOTICE, qs, handle, f);
 
 	f->st = settings;
+	f->pool = pool;
+	f->batch_size = spec.batch_size;
 	f->http = httpclient_new(base, settings->max_in_flight);
 	counters(f);
 	spec.capacity = capacity;

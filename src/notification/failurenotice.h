@@ -14,7 +14,9 @@
  * webhook-id is the CallbackFailed event's id, the same on every attempt),
  * signed with callback.signing_secret, no redirects, retried on
  * callback.retry_schedule (through the queue: consumer_retry with the
- * schedule's delay, so queue.max_attempts also bounds it).  The notices
+ * schedule's delay, so queue.max_attempts also bounds it); what an answer
+ * means is decided as for callbacks (outcome.h), and attempts are numbered
+ * from the attempts recorded, not from the queue's deliveries.  The notices
  * have their own HTTP client and at most callback.per_destination_concurrency
  * in flight: they never take capacity from drivers' callbacks.  A failed
  * notice is recorded (failure_notice_attempt) and never notified again.
@@ -30,6 +32,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct PgPool;
 struct Transport;
 struct QueueSettings;
 struct SigningKey;
@@ -47,8 +50,11 @@ struct FailureNoticeSettings {
 	const struct SigningKey *previous_key;	/* NULL unless rotating */
 };
 
-/* settings (and what it points to) must outlive the notices. */
-struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t,
+/*
+ * settings (and what it points to) must outlive the notices; pool reads the
+ * attempts recorded (a notice's attempt number) and must outlive them too.
+ */
+struct FailureNotices *failure_notices_new(struct event_base *base, struct Transport *t, struct PgPool *pool,
 					   const struct QueueSettings *qs, const struct FailureNoticeSettings *settings);
 /* Shutdown, before the database pool goes: notices in flight are given back to the queue. */
 void failure_notices_cancel(struct FailureNotices *f);

@@ -10,6 +10,7 @@
 #include "infra/log.h"
 #include "infra/signing.h"
 #include "infra/url.h"
+#include "notification/outcome.h"
 #include "notification/circuitlog.h"
 #include "notification/deliverystats.h"
 #include "notification/destinations.h"
@@ -24,10 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-/* Spread of each retry delay around its schedule entry. */
-#define RETRY_JITTER_PCT 20
-#define RESPONSE_MAX (64 * 1024)
 
 struct Sender {
 	struct HttpClient *http;	/* callbacks only: never shared with authorization calls */
@@ -63,23 +60,6 @@ struct SendCall {
 	int64_t waited_ms;		/* since it was due, by the database's clock */
 };
 
-int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64_t retry_after_ms, uint32_t random)
-{
-	int64_t delay;
-
-	if (attempt < 1 || attempt > st->schedule_len)
-		return -1;
-	/* ±20 % jitter, so that a receiver that comes back is not hit by every retry at once */
-	delay = clock_jitter_by(st->schedule_ms[attempt - 1], RETRY_JITTER_PCT, random);
-	if (retry_after_ms > 0) {
-		int64_t ra = retry_after_ms < st->max_retry_after_ms ? retry_after_ms : st->max_retry_after_ms;
-
-		if (ra > delay)
-			delay = ra;
-	}
-	return delay;
-}
-
 static void batch_finish(struct SendBatch *sb)
 {
 	if (sb->cancelled) {
@@ -95,40 +75,28 @@ static void batch_finish(struct SendBatch *sb)
 	free(sb);
 }
 
-/* 410 Gone and refused addresses are final: retrying cannot change them. */
-static bool is_final(const struct HttpClientResponse *r)
+static struct RetrySchedule retry_schedule(const struct SenderSettings *st)
 {
-	return r->error == HTTPC_ERR_BLOCKED_ADDRESS || (r->error == HTTPC_OK && r->status == 410);
+	return (struct RetrySchedule){ st->schedule_ms, st->schedule_len, st->max_retry_after_ms };
 }
 
 static void record_outcome(struct SendCall *call, const struct HttpClientResponse *r)
 {
 	struct json_object *item = call->item;
-	const struct SenderSettings *st = call->sb->s->st;
-	bool success = r->error == HTTPC_OK && r->status >= 200 && r->status <= 299;
-	bool asks_to_wait = r->error == HTTPC_OK && (r->status == 429 || r->status == 503);	/* DESIGN §5 */
+	struct RetrySchedule rs = retry_schedule(call->sb->s->st);
 	int attempt = (int)json_object_get_int(json_object_object_get(item, "attempt"));
-	int64_t delay = success || is_final(r) ? -1
-				: sender_next_delay_ms(st, attempt, asks_to_wait ? r->retry_after_ms : -1, clock_random32());
+	struct Outcome a = outcome_of(r, &rs, attempt, clock_random32());
+	bool success = a.kind == OUTCOME_DELIVERED;
 	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	httpclient_error_class_name(r, cls, sizeof(cls));
+	outcome_record(item, r, &a);
 	json_set(item, "success", json_object_new_boolean(success));
-	json_set(item, "final", json_object_new_boolean(delay < 0));	/* no attempt follows */
-	json_set_int(item, "latency_ms", r->latency_ms);
-	if (r->error == HTTPC_OK)
-		json_set_int(item, "http_status", r->status);
-	if (!success)
-		json_set_string(item, "error_class", cls);
 	if (r->error != HTTPC_OK && r->error_text && r->error_text[0])
 		json_set_string(item, "error_detail", r->error_text);	/* the failure notice's detail */
-	if (r->body_len > 0)
-		json_set(item, "response_body",
-			 json_new_string_lossy(r->body, r->body_len < HTTPCLIENT_STORED_BODY_MAX ? r->body_len
-											 : HTTPCLIENT_STORED_BODY_MAX));
 	/* a delay, not a time: the database adds it to its own clock, whatever ours says */
-	if (delay >= 0)
-		json_set_int(item, "next_attempt_in_ms", delay);
+	if (a.kind == OUTCOME_RETRY)
+		json_set_int(item, "next_attempt_in_ms", a.retry_in_ms);
 	log_info_f(LOG_F(.request_id = json_get_string(item, "request_id"), .event_id = call->event_id,
 			 .subscription = consumer_batch_subscription(call->sb->b), .destination = call->key,
 			 .attempt = attempt, .error_class = success ? NULL : cls),
@@ -201,7 +169,7 @@ static void post(struct SendCall *call)
 	req.body_len = strlen(call->body);
 	req.headers = h.list;
 	req.timeout_ms = (long)st->timeout_ms;
-	req.max_response_bytes = RESPONSE_MAX;
+	req.max_response_bytes = OUTCOME_READ_MAX;
 	req.policy = st->policy;
 	httpclient_post(sb->s->http, &req, answered, call);
 }
@@ -464,8 +432,14 @@ void sender_reconfigure(struct Sender *s)
 
 void sender_stop(struct Sender *s)
 {
-	if (s && s->dests)
-		destinations_release_circuits(s->dests);
+	if (!s || !s->dests)
+		return;
+	destinations_release_circuits(s->dests);
+	/*
+	 * Deliveries still in flight may open a circuit again; recorded, it
+	 * would stay open after this daemon is gone.  The log still tells it.
+	 */
+	destinations_on_circuit(s->dests, NULL, NULL);
 }
 
 void sender_cancel(struct Sender *s)

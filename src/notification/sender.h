@@ -53,7 +53,8 @@ struct Sender *sender_new(struct event_base *base, struct Transport *t, struct P
 void sender_reconfigure(struct Sender *s);
 /*
  * Draining: this daemon's open circuits are recorded closed (they go with
- * it); sender_busy() counts those writes.
+ * it), and circuits that open from now on are not recorded;
+ * sender_busy() counts those writes.
  */
 void sender_stop(struct Sender *s);
 /*
@@ -63,11 +64,5 @@ void sender_stop(struct Sender *s);
 void sender_cancel(struct Sender *s);
 void sender_free(struct Sender *s);
 int sender_busy(const struct Sender *s);
-
-/*
- * Exposed for unit tests: the delay before attempt `attempt + 1`, or -1 when
- * none follows; retry_after_ms (-1: none) is the Retry-After of a 429 or 503.
- */
-int64_t sender_next_delay_ms(const struct SenderSettings *st, int attempt, int64_t retry_after_ms, uint32_t random);
 
 #endif

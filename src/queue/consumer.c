@@ -41,7 +41,7 @@ struct Consumer {
 	struct event timer;
 	struct event due;	/* when the earliest message it gave back is ready again */
 	int64_t due_at_ms;	/* when the due timer fires (monotonic), while it is pending */
-	uint64_t *handled, *retried, *dead, *duplicates, *stale, *postponed;
+	uint64_t *handled, *retried, *dead, *duplicates, *stale, *postponed, *claims;
 };
 
 struct ConsumerBatch {
@@ -427,6 +427,7 @@ static void claim_done(struct QueueMessage *msgs, int n, const char *err, void *
 		c->again = false;
 		return;
 	}
+	(*c->claims)++;
 	b = batch_new(c, msgs, n);
 	c->batches++;
 	if (n >= c->limit || c->again) {
@@ -525,6 +526,9 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	evtimer_assign(&c->due, base, run_cb, c);
 	snprintf(labels, sizeof(labels), "subscription=\"%s\"", c->subscription);
 	c->handled = metrics_counter("chargegate_consumer_handled_total", labels, "Messages handled and acknowledged.");
+	c->claims = metrics_counter("chargegate_consumer_claims_total", labels,
+				    "Claims that leased messages: each is a claim and a settle transaction, so messages "
+				    "per claim is the subscription's batching.");
 	c->duplicates = metrics_counter("chargegate_consumer_duplicates_total", labels,
 					"Redelivered messages acknowledged without handling them again.");
 	c->retried = metrics_counter("chargegate_consumer_retries_total", labels, "Handler failures scheduled for retry.");

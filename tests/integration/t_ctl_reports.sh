@@ -10,7 +10,8 @@
 # missing file; it applies the CHARGEGATE_* environment as the daemon does
 # (naming the keys it set, never their values) unless --no-env, and refuses
 # what the daemon refuses at start (no database.url, a Kafka transport
-# without its module).  A daemon that stops takes its open circuits with it.
+# without its module).  A daemon that stops takes its open circuits with it,
+# also one that its last deliveries open while it drains.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 # shellcheck source=tests/lib/testlib.sh source-path=SCRIPTDIR/../.. disable=SC1091
 . "$top_srcdir/tests/lib/testlib.sh"
@@ -244,5 +245,24 @@ else
 fi
 tl_stop_daemon
 tl_is "$(status_json "$CIRCUIT")" 0 "once the daemon has stopped, its circuits are no longer listed"
+
+# --- ... also a circuit that opens while it drains ----------------------------------------------
+# two deliveries still on their way when SIGTERM comes fail during the drain:
+# the second failure opens the circuit after the daemon released its circuits
+demo_receiver_start --status 503 --delay 1500
+SLOW_PORT=$DEMO_RECEIVER_PORT
+DEST=http://127.0.0.1:$SLOW_PORT
+CIRCUIT=".open_circuits | map(select(.destination == \"$DEST\")) | length"
+# both_in_flight: two connections to the slow receiver are open
+both_in_flight() { [ "$(ss -Htn state established "dport = :$SLOW_PORT" 2>/dev/null | wc -l)" -ge 2 ]; }
+demo_e2e_daemon CHARGEGATE_CALLBACK_RETRY_SCHEDULE=1s,8s CHARGEGATE_CALLBACK_CIRCUIT_FAILURES=2 \
+	CHARGEGATE_CALLBACK_CIRCUIT_COOLDOWN=2s || tl_bail "chargegated did not start again"
+demo_request validDriverToken123 "$DEMO_RECEIVER/cb"
+demo_request validDriverToken123 "$DEMO_RECEIVER/cb"
+tl_poll 10 both_in_flight || tl_diag "the two deliveries were not both on their way within 10 s"
+tl_stop_daemon
+tl_check "the daemon's last deliveries failed while it drained" \
+	grep -q "paused for .* after 2 consecutive failures (circuit open).*$SLOW_PORT" "$TL_DAEMON_LOG"
+tl_is "$(status_json "$CIRCUIT")" 0 "a circuit that opened while the daemon drained is not listed after it stopped"
 
 tl_done

@@ -5,10 +5,13 @@
 # the attempts and the last error; a failing operator endpoint is retried on
 # callback.retry_schedule with the same webhook-id (Retry-After honoured, given
 # up when the schedule is spent); a daemon killed while the
-# notice is on its way sends it after its restart, once; a delivered request
+# notice is on its way sends it after its restart, once, its attempts
+# numbered 1, 2, … without gaps; a delivered request
 # sends none; a hanging operator endpoint does not hold up drivers'
 # callbacks; the signature verifies with the npm standardwebhooks package;
-# with the key unset (a reload) nothing is sent.  Every attempt is
+# with the key unset (a reload) nothing is sent, and the subscription claims
+# whole batches of outcomes, not the notices' cap, also with the key set
+# (final failures beyond the free slots wait, unattempted).  Every attempt is
 # recorded in chargegate.failure_notice_attempt, counted in /metrics and
 # told in the request's story (chargegatectl requests show, the status page).  An
 # upgrade to schema 13 announces none of the failures already on the topic.
@@ -55,7 +58,7 @@ reload() {
 }
 daemon() {
 	demo_e2e_daemon CHARGEGATE_CALLBACK_RETRY_SCHEDULE=$SCHEDULE CHARGEGATE_CALLBACK_SIGNING_SECRET="$SECRET" \
-		CHARGEGATE_CALLBACK_TIMEOUT=2s CHARGEGATE_CALLBACK_CIRCUIT_FAILURES=1000
+		CHARGEGATE_CALLBACK_TIMEOUT=2s CHARGEGATE_CALLBACK_CIRCUIT_FAILURES=1000 "$@"
 }
 # failed RID NAME: a request to NAME's receiver that ends delivery_failed
 failed() {
@@ -250,6 +253,11 @@ tl_is "$(tl_json 0.body.request_id "$E")|$(tl_json 0.body.attempts "$E")|$(tl_js
 	"$RID_CRASH|$ATTEMPTS|true" "after kill -9: it is the request's notice, signed"
 tl_is "$(tl_count failure_notice_attempt "request_id::text = '$RID_CRASH' and http_status = 200 and final")" 1 \
 	"after kill -9: one accepted attempt is recorded"
+# the queue delivered the notice again after the lease expired: no attempt of the notice's own
+N_CRASH=$(tl_count failure_notice_attempt "request_id::text = '$RID_CRASH'")
+tl_is "$(tl_sql "select string_agg(attempt::text, ',' order by id) from chargegate.failure_notice_attempt
+		  where request_id::text = :'rid'" -v rid="$RID_CRASH")" "$(seq -s, 1 "$N_CRASH")" \
+	"after kill -9: the notice's attempts are numbered 1, 2, … without gaps (not by the queue's deliveries)"
 
 # --- the signature, verified by the npm standardwebhooks package (as in t_e2e_signature.sh) ------------------
 # webhooks_ready: the verifier and its node_modules, in the source tree when it
@@ -303,6 +311,58 @@ tl_is "$(notices "$OPS" "$RID_OFF")|$(notices "$OPS_FLAKY" "$RID_OFF")|$(tl_coun
 tl_check "failure_url unset: nothing is left waiting in the subscription" settled
 tl_is "$(metric "chargegate_failure_notifications_skipped_total{}")" 1 "/metrics counts the notice not sent"
 tl_daemon_alive "chargegated runs through it all"
+tl_stop_daemon
+
+# --- unset: every outcome passes, in whole batches ------------------------------------------------------
+# outcomes written while no daemon runs reach the topic in one relay; with
+# nothing to send, the notices' cap (callback.per_destination_concurrency,
+# 8) must not cut them into claims, each a claim and a settle transaction
+OUTCOMES=40
+tl_sql "insert into chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)
+	select 'CallbackDeliverySucceeded', :'rid', jsonb_build_object('request_id', :'rid', 'webhook_id', gen_random_uuid(),
+	       'attempt', 1, 'callback_url', :'url')
+	  from generate_series(1, $OUTCOMES)" -v rid="$RID_OK" -v url="$OK/cb" >/dev/null ||
+	tl_bail "could not write $OUTCOMES delivery outcomes"
+daemon || tl_bail "chargegated did not start again"
+handled_all() { [ "$(metric 'chargegate_consumer_handled_total{subscription="failure_notice"}')" = $OUTCOMES ]; }
+tl_poll 10 handled_all || tl_diag "failure_notice did not handle $OUTCOMES outcomes within 10 s"
+CLAIMS=$(metric 'chargegate_consumer_claims_total{subscription="failure_notice"}')
+tl_is "$(metric 'chargegate_consumer_handled_total{subscription="failure_notice"}')" $OUTCOMES \
+	"failure_url unset: the $OUTCOMES outcomes are acknowledged"
+tl_check "failure_url unset: in one or two claims, not one per 8 (claims: $CLAIMS)" test "${CLAIMS:-99}" -le 2
+tl_stop_daemon
+
+# --- set: whole batches too; final failures beyond the free slots wait ----------------------------------
+# three requests' final CallbackFailed published again (new events, so new
+# notices) ahead of 40 other outcomes, all in one relay; two notice slots and
+# a slow operator endpoint: two notices start, the third waits unattempted
+demo_receiver_start --secret "$SECRET" --delay 300
+OPS_SLOW=$DEMO_RECEIVER
+set_failure_url "$OPS_SLOW/failed"
+ID0=$(tl_sql "select coalesce(max(id), 0) from chargegate.failure_notice_attempt")
+tl_sql "insert into chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)
+	select event_type, aggregate_id, payload from chargegate.callback_delivery_outbox
+	 where event_type = 'CallbackFailed' and (payload ->> 'final')::boolean
+	   and aggregate_id::text in (:'a', :'b', :'c')
+	 order by id;
+	insert into chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)
+	select 'CallbackDeliverySucceeded', :'rid', jsonb_build_object('request_id', :'rid', 'webhook_id', gen_random_uuid(),
+	       'attempt', 1, 'callback_url', :'url')
+	  from generate_series(1, $OUTCOMES)" -v a="$RID" -v b="$RID_GONE" -v c="$RID_BUSY" -v rid="$RID_OK" \
+	-v url="$OK/cb" >/dev/null || tl_bail "could not write the outcomes"
+daemon CHARGEGATE_CALLBACK_PER_DESTINATION_CONCURRENCY=2 || tl_bail "chargegated did not start again"
+slow_got_three() { [ "$(demo_received_count "$OPS_SLOW")" -ge 3 ]; }
+tl_poll 15 slow_got_three || tl_diag "fewer than 3 notices within 15 s"
+tl_poll 10 settled
+tl_is "$(demo_received_count "$OPS_SLOW")|$(tl_json '*.body.request_id' "$TL_DIR/received.json" | sort -u | wc -l | tr -d ' ')" \
+	"3|3" "two notice slots: each of the three notices arrives once"
+tl_is "$(tl_sql "select string_agg(attempt || ':' || final, ' ' order by id) from chargegate.failure_notice_attempt
+		  where id > $ID0")" "1:true 1:true 1:true" "two notice slots: the one that waited used up no attempt"
+tl_check "two notice slots: the third notice waited for a slot (postponed)" \
+	test "$(metric 'chargegate_consumer_postponed_total{subscription="failure_notice"}')" -ge 1
+CLAIMS=$(metric 'chargegate_consumer_claims_total{subscription="failure_notice"}')
+tl_check "two notice slots: the $((OUTCOMES + 3)) outcomes in at most 3 claims, not one per slot (claims: $CLAIMS)" \
+	test "${CLAIMS:-99}" -le 3
 tl_stop_daemon
 
 # --- an upgrade to schema 13 announces no failure of the past ------------------------------------------------

@@ -70,7 +70,8 @@ SELECT is(array_agg(p.proname::text ORDER BY p.proname), NULL, 'PUBLIC may execu
                 WHERE a.grantee = 0 AND a.privilege_type = 'EXECUTE');
 SELECT is(array_agg(p.proname::text ORDER BY p.proname),
           ARRAY['accept_requests', 'api_key_snapshot', 'apply_request_events', 'claim_messages', 'claim_outbox',
-                'defer_messages', 'ensure_subscription', 'extend_leases', 'mark_published', 'outbox_next_due_ms',
+                'defer_messages', 'ensure_subscription', 'extend_leases', 'failure_notice_attempts_made',
+                'mark_published', 'outbox_next_due_ms',
                 'purge_expired', 'purge_requests', 'recent_requests', 'record_authorizations',
                 'record_callback_attempts', 'record_circuit', 'record_failure_notices', 'record_handled',
                 'record_publish_error', 'relay_outbox',

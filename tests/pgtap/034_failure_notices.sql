@@ -1,8 +1,8 @@
 -- Failure notices (callback.failure_url, sql/013_failure_notices.sql): the
 -- built-in subscription, chargegate.record_failure_notices and the
--- failure_notice_attempt table.
+-- failure_notice_attempt table, chargegate.failure_notice_attempts_made.
 BEGIN;
-SELECT plan(16);
+SELECT plan(19);
 
 SELECT is((SELECT topic FROM chargegate.subscription WHERE name = 'failure_notice' AND builtin), 'callback_delivery',
           'failure_notice is a built-in subscription of callback_delivery');
@@ -37,6 +37,23 @@ SELECT is((SELECT octet_length(response_body) FROM chargegate.failure_notice_att
 SELECT throws_ok($$SELECT chargegate.record_failure_notices('[{"request_id": "00000000-0000-4000-8000-000000003303",
     "webhook_id": "00000000-0000-4000-8000-000000003313", "attempt": 1, "failure_url": "https://ops.example/failed",
     "error_class": "bogus", "final": true}]')$$, '23514', NULL, 'an unknown error class is refused');
+
+SELECT has_function('chargegate', 'failure_notice_attempts_made', ARRAY['uuid[]', 'uuid[]'],
+                    'chargegate.failure_notice_attempts_made(uuid[], uuid[]) exists');
+SELECT results_eq(
+    $$SELECT webhook_id::text, attempts FROM chargegate.failure_notice_attempts_made(
+        ARRAY['00000000-0000-4000-8000-000000003301', '00000000-0000-4000-8000-000000003302',
+              '00000000-0000-4000-8000-000000003304']::uuid[],
+        ARRAY['00000000-0000-4000-8000-000000003311', '00000000-0000-4000-8000-000000003312',
+              '00000000-0000-4000-8000-000000003314']::uuid[]) ORDER BY 1$$,
+    $$VALUES ('00000000-0000-4000-8000-000000003311'::text, 2), ('00000000-0000-4000-8000-000000003312', 1)$$,
+    'failure_notice_attempts_made: the attempts recorded per notice, none for a notice never attempted');
+SET LOCAL ROLE chargegate_app;
+SELECT results_eq(
+    $$SELECT attempts FROM chargegate.failure_notice_attempts_made(
+        ARRAY['00000000-0000-4000-8000-000000003301']::uuid[], ARRAY['00000000-0000-4000-8000-000000003311']::uuid[])$$,
+    $$VALUES (2)$$, '  and chargegate_app may call it');
+RESET ROLE;
 
 SELECT is(chargegate.record_failure_notices($$[{"request_id": "00000000-0000-4000-8000-000000003304",
     "webhook_id": "00000000-0000-4000-8000-000000003314", "attempt": 1,
