@@ -313,28 +313,36 @@ tl_is "$(metric "chargegate_failure_notifications_skipped_total{}")" 1 "/metrics
 tl_daemon_alive "chargegated runs through it all"
 tl_stop_daemon
 
-# --- unset: every outcome passes, in whole batches ------------------------------------------------------
-# outcomes written while no daemon runs reach the topic in one relay; with
-# nothing to send, the notices' cap (callback.per_destination_concurrency,
-# 8) must not cut them into claims, each a claim and a settle transaction
+# --- unset: every final failure passes, in whole batches -------------------------------------------------
+# final failures written while no daemon runs (of a request already finished,
+# so nothing else changes) reach the topic in one relay; with nothing to send,
+# the notices' cap (callback.per_destination_concurrency, 8) must not cut them
+# into claims, each a claim and a settle transaction.  Delivery successes
+# written with them are not handed to failure_notice at all (event_types).
 OUTCOMES=40
 tl_sql "insert into chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)
+	select 'CallbackFailed', :'rid', jsonb_build_object('request_id', :'rid', 'webhook_id', gen_random_uuid(),
+	       'attempt', 6, 'final', true, 'error_class', 'http_500', 'callback_url', :'url')
+	  from generate_series(1, $OUTCOMES);
+	insert into chargegate.callback_delivery_outbox (event_type, aggregate_id, payload)
 	select 'CallbackDeliverySucceeded', :'rid', jsonb_build_object('request_id', :'rid', 'webhook_id', gen_random_uuid(),
 	       'attempt', 1, 'callback_url', :'url')
 	  from generate_series(1, $OUTCOMES)" -v rid="$RID_OK" -v url="$OK/cb" >/dev/null ||
-	tl_bail "could not write $OUTCOMES delivery outcomes"
+	tl_bail "could not write $OUTCOMES final failures and $OUTCOMES successes"
 daemon || tl_bail "chargegated did not start again"
 handled_all() { [ "$(metric 'chargegate_consumer_handled_total{subscription="failure_notice"}')" = $OUTCOMES ]; }
-tl_poll 10 handled_all || tl_diag "failure_notice did not handle $OUTCOMES outcomes within 10 s"
+tl_poll 10 handled_all || tl_diag "failure_notice did not handle $OUTCOMES final failures within 10 s"
+tl_poll 10 settled
 CLAIMS=$(metric 'chargegate_consumer_claims_total{subscription="failure_notice"}')
-tl_is "$(metric 'chargegate_consumer_handled_total{subscription="failure_notice"}')" $OUTCOMES \
-	"failure_url unset: the $OUTCOMES outcomes are acknowledged"
+tl_is "$(metric 'chargegate_consumer_handled_total{subscription="failure_notice"}')|$(metric 'chargegate_failure_notifications_skipped_total{}')" \
+	"$OUTCOMES|$OUTCOMES" "failure_url unset: the $OUTCOMES final failures are acknowledged, unsent, and none of the successes"
 tl_check "failure_url unset: in one or two claims, not one per 8 (claims: $CLAIMS)" test "${CLAIMS:-99}" -le 2
 tl_stop_daemon
 
 # --- set: whole batches too; final failures beyond the free slots wait ----------------------------------
 # three requests' final CallbackFailed published again (new events, so new
-# notices) ahead of 40 other outcomes, all in one relay; two notice slots and
+# notices) ahead of 40 successes (not handed to failure_notice), all in one
+# relay; two notice slots and
 # a slow operator endpoint: two notices start, the third waits unattempted
 demo_receiver_start --secret "$SECRET" --delay 300
 OPS_SLOW=$DEMO_RECEIVER
