@@ -31,7 +31,7 @@ FLAGS="-g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize
 CFLAGS_ALL="$FLAGS -I$top_srcdir/src -I$top_builddir $(pkg-config --cflags json-c libcurl libevent libpq libcrypto)"
 LIBS="$(pkg-config --libs json-c libcurl libevent libpq libcrypto) -lm"
 SRCS="infra/log infra/alloc infra/json infra/url infra/uuid infra/fields infra/addrpolicy infra/signing infra/config infra/pgarray
-	infra/httpparse infra/httpclient infra/clock infra/apikey request/validate authorization/answer"
+	infra/httpparse infra/httpclient infra/clock infra/apikey infra/redact request/validate authorization/answer"
 
 objs=
 for s in $SRCS; do

@@ -232,6 +232,6 @@ dt_daemon_roundtrip() {
 	dt_expect_notify "$TL_DIR/notify/abstract" READY=1 1 "READY=1 reaches an abstract NOTIFY_SOCKET (@name)"
 	tl_stop_daemon
 	_st=$(env -u CHARGEGATE_SQLDIR /usr/bin/chargegatectl status 2>&1)
-	tl_like "$_st" 'requests by status:' "chargegatectl status works with the daemon's role"
+	tl_like "$_st" 'requests accepted in the last hour, by status now' "chargegatectl status works with the daemon's role"
 	CHARGEGATE_DATABASE_URL=$CG_DATABASE_URL
 }
