@@ -45,6 +45,20 @@ done
 CHARGEGATE_FUZZ_DATABASE_URL=$CG_DATABASE_URL
 export CHARGEGATE_FUZZ_DATABASE_URL
 
+# fuzz_one T: runs target T for SECS seconds; its output in $out/T.log, its
+# exit status in $out/T.rc
+fuzz_one() {
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		"$out/fuzz_$1" -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+		-artifact_prefix="$out/artifacts_$1/" "$out/corpus_$1" "$top_srcdir/tests/fuzz/corpus/$1" \
+		>"$out/$1.log" 2>&1
+	echo $? >"$out/$1.rc"
+}
+
+# two targets at a time: the runs are CPU-bound and the machine has two
+# cores, so the whole step takes half the time for the same fuzzing per target
+started=
+n=0
 for t in $TARGETS; do
 	bin=$out/fuzz_$t
 	# shellcheck disable=SC2086 # word lists
@@ -54,14 +68,18 @@ for t in $TARGETS; do
 		continue
 	fi
 	mkdir -p "$out/corpus_$t" "$out/artifacts_$t"
-	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-		"$bin" -max_total_time="$SECS" -max_len=4096 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
-		-artifact_prefix="$out/artifacts_$t/" "$out/corpus_$t" "$top_srcdir/tests/fuzz/corpus/$t" \
-		>"$out/$t.log" 2>&1
-	rc=$?
+	fuzz_one "$t" &
+	started="$started $t"
+	n=$((n + 1))
+	[ $((n % 2)) -ne 0 ] || wait
+done
+wait
+
+for t in $started; do
+	rc=$(cat "$out/$t.rc" 2>/dev/null || echo '?')
 	runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out/$t.log" | tail -n 1)
 	finding=$(ls "$out/artifacts_$t" 2>/dev/null | head -n 1)
-	if [ "$rc" -eq 0 ] && [ -z "$finding" ]; then
+	if [ "$rc" = 0 ] && [ -z "$finding" ]; then
 		tl_ok "fuzz_$t: ${runs:-?} inputs in ${SECS} s under ASan+UBSan, no finding"
 	else
 		tl_not_ok "fuzz_$t: no finding in ${SECS} s" "exit status $rc, ${runs:-?} inputs; finding: ${finding:-none}" \
