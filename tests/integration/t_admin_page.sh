@@ -182,14 +182,8 @@ tl_http GET /ui
 tl_problem 404 "GET /ui on http.listen is 404: the page is only on admin.listen"
 
 # --- a database that does not answer: 503 within query_timeout, and the loop goes on -------------------------
-psql -qX -c "begin; lock table chargegate.charging_session_request; select pg_sleep(4); commit;" >/dev/null 2>&1 &
-LOCKER=$!
-# shellcheck disable=SC2317 # called through tl_poll
-locked() {
-	[ "$(psql -tAX -c "select count(*) from pg_locks l join pg_class c on c.oid = l.relation
-		where c.relname = 'charging_session_request' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1 ]
-}
-tl_poll 5 locked || tl_bail "the lock was not taken"
+tl_lock_table charging_session_request 4
+LOCKER=$TL_LOCKER
 t0=$(tl_now_ms)
 curl -s -o "$TL_DIR/slow.json" -w '%{http_code}' --max-time 10 "$TL_ADMIN_URL/ui/api/requests/$RID_OK" \
 	>"$TL_DIR/slow.code" &
@@ -258,7 +252,7 @@ psql -qX <"$TL_DIR/locker.in" >/dev/null 2>&1 &
 LOCKER=$!
 exec 7>"$TL_DIR/locker.in"
 echo "begin; lock table chargegate.charging_session_request;" >&7
-tl_poll 5 locked || tl_bail "the lock was not taken"
+tl_poll 5 tl_table_locked charging_session_request || tl_bail "the lock was not taken"
 BUDGET=20000 chromium_run --log-net-log="$TL_DIR/backoff.netlog.json" --dump-dom "$TL_ADMIN_URL/ui" \
 	>"$TL_DIR/backoff.dom.html"
 echo "rollback;" >&7

@@ -37,13 +37,7 @@ if [ ! -w "$API" ]; then
 	API=$TL_DIR/api
 fi
 if ! [ -x "$API/node_modules/.bin/redocly" ] || ! (cd "$API" && node -e 'require("ajv/dist/2020")' >/dev/null 2>&1); then
-	if (cd "$API" && npm ci --no-audit --no-fund --loglevel=error) >"$TL_DIR/npm.out" 2>&1; then
-		tl_ok "npm ci installs @redocly/cli, ajv and yaml into $API/node_modules"
-	else
-		tl_not_ok "npm ci installs @redocly/cli, ajv and yaml into $API/node_modules" "npm ci failed:"
-		tl_diag_file "$TL_DIR/npm.out"
-		tl_bail "the API checkers cannot be installed"
-	fi
+	tl_npm_ci "$API" "@redocly/cli, ajv and yaml"
 fi
 
 # --- the description on its own ---------------------------------------------------------

@@ -23,11 +23,8 @@ URL=$TL_BASE_URL
 
 # lock TABLE SECONDS: an ACCESS EXCLUSIVE lock held by another session, in the background
 lock() {
-	psql -qX -c "begin; lock table chargegate.$1; select pg_sleep($2); commit;" >/dev/null 2>&1 &
-	LOCKER=$!
-	tl_poll 5 sh -c "[ \"\$(psql -tAX -c \"select count(*) from pg_locks l join pg_class c on c.oid = l.relation
-		where c.relname = '$1' and l.mode = 'AccessExclusiveLock' and l.granted\")\" = 1 ]" ||
-		tl_bail "the lock on $1 was not taken"
+	tl_lock_table "$1" "$2"
+	LOCKER=$TL_LOCKER
 }
 # timed CMD…: run it, elapsed ms in T
 timed() {

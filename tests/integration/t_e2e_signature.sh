@@ -29,13 +29,7 @@ if [ ! -w "$WH" ]; then
 fi
 DEMO_WEBHOOKS_DIR=$WH
 if ! (cd "$WH" && node -e 'require("standardwebhooks").Webhook' >/dev/null 2>&1); then
-	if (cd "$WH" && npm ci --no-audit --no-fund --loglevel=error) >"$TL_DIR/npm.out" 2>&1; then
-		tl_ok "npm ci installs standardwebhooks into $WH/node_modules"
-	else
-		tl_not_ok "npm ci installs standardwebhooks into $WH/node_modules" "npm ci failed:"
-		tl_diag_file "$TL_DIR/npm.out"
-		tl_bail "the signature verifier cannot be installed"
-	fi
+	tl_npm_ci "$WH" standardwebhooks
 fi
 tl_is "$(cd "$WH" && node -p 'typeof new (require("standardwebhooks").Webhook)("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").verify')" \
 	function "the standardwebhooks package exports Webhook with verify()"

@@ -116,14 +116,8 @@ tl_check "transaction: the daemon's connections went through pgbouncer" \
 ctl_through transaction
 # the session timeouts may not have reached the server connection a POST gets:
 # the daemon's own deadline still answers within database.query_timeout + 1 s
-psql -qX -c "begin; lock table chargegate.charging_session_request; select pg_sleep(8); commit;" >/dev/null 2>&1 &
-LOCKER=$!
-# shellcheck disable=SC2317 # called through tl_poll
-locked() {
-	[ "$(tl_sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation
-	             where c.relname = 'charging_session_request' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1 ]
-}
-tl_poll 5 locked || tl_bail "the lock on charging_session_request was not taken"
+tl_lock_table charging_session_request 8
+LOCKER=$TL_LOCKER
 _t0=$(tl_now_ms)
 tl_post /v1/charging-sessions "$(printf '{"station_id":"%s","driver_token":"validDriverToken123","callback_url":"https://cpo.example.com/cb"}' "$DEMO_STATION")"
 _took=$(( $(tl_now_ms) - _t0 ))

@@ -609,6 +609,32 @@ tl_count() {
 	tl_sql "select count(*) from chargegate.$_table where $_where" "$@"
 }
 
+# tl_npm_ci DIR WHAT: npm ci in DIR (its package-lock.json pins WHAT); an
+# assertion either way, and a bail-out when it fails
+tl_npm_ci() {
+	if (cd "$1" && npm ci --no-audit --no-fund --loglevel=error) >"$TL_DIR/npm.out" 2>&1; then
+		tl_ok "npm ci installs $2 into $1/node_modules"
+	else
+		tl_not_ok "npm ci installs $2 into $1/node_modules" "npm ci failed:"
+		tl_diag_file "$TL_DIR/npm.out"
+		tl_bail "$2 cannot be installed"
+	fi
+}
+
+# tl_lock_table TABLE SECONDS: another session holds an ACCESS EXCLUSIVE lock
+# on chargegate.TABLE for SECONDS, in the background (its pid in TL_LOCKER);
+# returns once the lock is granted, bails when it is not within 5 s.
+# tl_table_locked TABLE: another session holds that lock now
+tl_table_locked() {
+	[ "$(tl_sql "select count(*) from pg_locks l join pg_class c on c.oid = l.relation
+	             where c.relname = '$1' and l.mode = 'AccessExclusiveLock' and l.granted")" = 1 ]
+}
+tl_lock_table() {
+	psql -qX -c "begin; lock table chargegate.$1; select pg_sleep($2); commit;" >/dev/null 2>&1 &
+	TL_LOCKER=$!
+	tl_poll 5 tl_table_locked "$1" || tl_bail "the lock on $1 was not taken"
+}
+
 # --- assertions about answers -------------------------------------------------------------
 
 # tl_status EXPECTED NAME
