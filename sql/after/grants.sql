@@ -19,6 +19,8 @@ GRANT USAGE ON SCHEMA chargegate TO chargegate_app, chargegate_reader;
 
 -- --- chargegate_app ----------------------------------------------------------------------
 GRANT SELECT ON chargegate.schema_version, chargegate.topic, chargegate.outbox TO chargegate_app;
+-- the queue gauges (src/queue/queuestats.c)
+GRANT SELECT ON chargegate.outbox_pending_rows TO chargegate_app;
 GRANT SELECT, INSERT ON chargegate.subscription TO chargegate_app;
 GRANT SELECT, INSERT, UPDATE ON chargegate.charging_session_request TO chargegate_app;
 GRANT SELECT, INSERT ON chargegate.idempotency_key TO chargegate_app;

@@ -9,17 +9,7 @@
 -- index) and the last hour's (the published index) are read.
 CREATE OR REPLACE VIEW chargegate.outbox_status AS
 WITH unpublished AS (
-    SELECT 'charging_session_request_outbox'::text AS outbox, available_at, last_error
-      FROM chargegate.charging_session_request_outbox WHERE published_at IS NULL
-    UNION ALL
-    SELECT 'authorization_decision_callback_outbox', available_at, last_error
-      FROM chargegate.authorization_decision_callback_outbox WHERE published_at IS NULL
-    UNION ALL
-    SELECT 'callback_delivery_outbox', available_at, last_error
-      FROM chargegate.callback_delivery_outbox WHERE published_at IS NULL
-    UNION ALL
-    SELECT 'callback_retry_outbox', available_at, last_error
-      FROM chargegate.callback_retry_outbox WHERE published_at IS NULL
+    SELECT outbox, available_at, last_error FROM chargegate.outbox_pending_rows
 ), recent AS (
     SELECT 'charging_session_request_outbox'::text AS outbox, published_at
       FROM chargegate.charging_session_request_outbox WHERE published_at > now() - interval '1 hour'

@@ -24,23 +24,14 @@
 #define MAX_ROWS 32
 #define NAME_SIZE 64
 
-/* Unpublished rows only: published ones stay for queue.retention and would make this a full scan. */
+/* Unpublished rows only (the view reads the pending index of every outbox). */
 static const char OUTBOX_SQL[] =
 	"SELECT o.name AS name,"
 	" count(r.*) FILTER (WHERE r.available_at <= now()) AS pending,"
 	" count(r.*) FILTER (WHERE r.available_at > now()) AS delayed,"
 	" coalesce(extract(epoch FROM now() - min(r.available_at) FILTER (WHERE r.available_at <= now())), 0)"
 	"   AS oldest_pending_age"
-	" FROM chargegate.outbox o LEFT JOIN ("
-	"  SELECT 'charging_session_request_outbox'::text AS outbox, available_at"
-	"    FROM chargegate.charging_session_request_outbox WHERE published_at IS NULL"
-	"  UNION ALL SELECT 'authorization_decision_callback_outbox', available_at"
-	"    FROM chargegate.authorization_decision_callback_outbox WHERE published_at IS NULL"
-	"  UNION ALL SELECT 'callback_delivery_outbox', available_at"
-	"    FROM chargegate.callback_delivery_outbox WHERE published_at IS NULL"
-	"  UNION ALL SELECT 'callback_retry_outbox', available_at"
-	"    FROM chargegate.callback_retry_outbox WHERE published_at IS NULL"
-	" ) r ON r.outbox = o.name GROUP BY o.name";
+	" FROM chargegate.outbox o LEFT JOIN chargegate.outbox_pending_rows r ON r.outbox = o.name GROUP BY o.name";
 
 /* The figures of chargegate.subscription_status, without its handled_event counts. */
 static const char SUBSCRIPTION_SQL[] =

@@ -2,7 +2,7 @@
 -- every grant of chargegate_app and chargegate_reader, nothing for PUBLIC,
 -- and what each role can and cannot do.
 BEGIN;
-SELECT plan(68);
+SELECT plan(69);
 
 SELECT has_role('chargegate_app', 'role chargegate_app exists');
 SELECT has_role('chargegate_reader', 'role chargegate_reader exists');
@@ -36,6 +36,7 @@ SELECT table_privs_are('chargegate', t, 'chargegate_app', p, format('chargegate_
     ('api_key', ARRAY[]::text[]),
     ('destination_circuit', ARRAY['DELETE', 'INSERT', 'SELECT', 'UPDATE']),
     ('open_circuits', ARRAY[]::text[]),
+    ('outbox_pending_rows', ARRAY['SELECT']),
     ('outbox_status', ARRAY[]::text[]),
     ('subscription_status', ARRAY[]::text[]),
     ('dead_letters', ARRAY[]::text[])
