@@ -139,8 +139,8 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 	struct Outcome a;
 
 	if (r->error == HTTPC_ERR_CANCELLED) {
-		/* shutting down: the notice goes back to the queue, no attempt recorded */
-		consumer_retry(nb->b, call->index, 0, "daemon stopped before the failure notice was answered");
+		/* shutting down: back to the queue, neither an attempt nor a step toward queue.max_attempts */
+		consumer_postpone(nb->b, call->index, 0, "daemon stopped before the failure notice was answered");
 	} else {
 		a = outcome_of(r, &rs, call->attempt, clock_random32());
 		json_append(nb->items, attempt_item(call, r, &a));
@@ -245,7 +245,7 @@ static void numbered_all(enum PgStatus status, PGresult *res, const char *err, v
 		struct NoticeCall *call = nb->numbering[i];
 
 		if (!nb->f->http) {
-			consumer_retry(nb->b, call->index, 0, "daemon stopped before the failure notice was sent");
+			consumer_postpone(nb->b, call->index, 0, "daemon stopped before the failure notice was sent");
 			call_end(call);
 		} else if (status == PG_OK) {
 			call->attempt = attempts_made(res, call->webhook_id) + 1;

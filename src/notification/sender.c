@@ -64,7 +64,7 @@ static void batch_finish(struct SendBatch *sb)
 {
 	if (sb->cancelled) {
 		for (int i = 0; i < consumer_batch_count(sb->b); i++)
-			consumer_retry(sb->b, i, 0, "daemon stopped before the callback was answered");
+			consumer_postpone(sb->b, i, 0, "daemon stopped before the callback was answered");
 	} else if (json_object_array_length(sb->items) > 0) {
 		const char *text = json_to_text(sb->items, NULL);
 
