@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "infra/addrpolicy.h"
+#include "infra/httpserver.h"
 #include "infra/signing.h"
 
 static bool check_networks(const struct Config *cfg, char *err, size_t errsize)
@@ -42,6 +43,8 @@ static bool check_secret(const char *key, const char *secret, char *err, size_t 
 
 bool config_check_startup(const struct Config *cfg, char *err, size_t errsize)
 {
+	char reason[256];
+
 	if (!cfg->database_url || !*cfg->database_url) {
 		snprintf(err, errsize, "database.url is not set: set it in the configuration file or in "
 				       "CHARGEGATE_DATABASE_URL");
@@ -51,6 +54,10 @@ bool config_check_startup(const struct Config *cfg, char *err, size_t errsize)
 		snprintf(err, errsize, "authorization.url is not set but consumers are enabled: set it "
 				       "(CHARGEGATE_AUTHORIZATION_URL), or set consumers.enabled = false on a host "
 				       "that only accepts requests");
+		return false;
+	}
+	if (config_admin_enabled(cfg) && !httpserver_listen_valid(cfg->admin_listen, reason, sizeof(reason))) {
+		snprintf(err, errsize, "admin.listen: %s", reason);
 		return false;
 	}
 	return check_networks(cfg, err, errsize) &&

@@ -216,6 +216,11 @@ tl_like "$(cat "$TL_DIR/err")" "^$NODB: database.url is not set: set it in the c
 no_cg_env CHARGEGATE_DATABASE_URL="host=192.0.2.1" "$TL_CTL" check-config "$NODB" >"$TL_DIR/out" 2>"$TL_DIR/err"
 tl_is "$?|$(cat "$TL_DIR/out")" "0|$NODB: ok, with 1 key from the environment:
   database.url from CHARGEGATE_DATABASE_URL" "  and accepts it when CHARGEGATE_DATABASE_URL is set"
+ADMIN=$TL_DIR/admin.conf
+printf '[database]\nurl = host=192.0.2.1\n[authorization]\nurl = http://192.0.2.1/\n[admin]\nlisten = no-port-here\n' >"$ADMIN"
+"$TL_CTL" check-config --no-env "$ADMIN" >"$TL_DIR/out" 2>"$TL_DIR/err"
+tl_is "$?|$(cat "$TL_DIR/out")" "4|" "check-config with an admin.listen the daemon cannot use exits 4"
+tl_like "$(cat "$TL_DIR/err")" "^$ADMIN: admin.listen: " "  with the daemon's reason"
 KAFKA=$TL_DIR/kafka.conf
 printf '[database]\nurl = host=192.0.2.1\n[authorization]\nurl = http://192.0.2.1/\n[transport]\nkind = kafka\n' >"$KAFKA"
 CHARGEGATE_KAFKA_MODULE=$TL_DIR/no-such-kafka.so "$TL_CTL" check-config --no-env "$KAFKA" >"$TL_DIR/out" 2>"$TL_DIR/err"
