@@ -41,13 +41,15 @@ ON CONFLICT (name) DO UPDATE SET builtin = true, event_types = EXCLUDED.event_ty
 -- transport, whose new consumer group starts at the earliest offset) still
 -- hold counts as handled for the new subscription, so neither
 -- chargegate.stranded_messages nor Kafka hands it over.
+-- Only failures: the subscription is never handed anything else (event_types).
 INSERT INTO chargegate.handled_event (subscription, event_id)
 SELECT 'failure_notice', m.event_id
   FROM chargegate.topic_message m
- WHERE m.topic = 'callback_delivery'
+ WHERE m.topic = 'callback_delivery' AND m.event_type = 'CallbackFailed'
 UNION
 SELECT 'failure_notice', o.event_id
   FROM chargegate.callback_delivery_outbox o
+ WHERE o.event_type = 'CallbackFailed'
 ON CONFLICT DO NOTHING;
 
 CREATE TABLE chargegate.failure_notice_attempt (
