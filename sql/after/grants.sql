@@ -69,16 +69,5 @@ GRANT SELECT (id, name, created_at, revoked_at, last_used_at) ON chargegate.api_
 -- the reports (status_report, request_story, recent_requests) run with the
 -- owner's rights: they read the audit and attempt tables, which the daemon
 -- may only insert into, and show no token, key or secret
-DO $reports$
-DECLARE
-    v_fn regprocedure;
-BEGIN
-    FOR v_fn IN
-        SELECT p.oid::regprocedure FROM pg_proc p
-         WHERE p.pronamespace = 'chargegate'::regnamespace
-           AND p.proname IN ('status_report', 'request_story', 'recent_requests')
-    LOOP
-        EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO chargegate_reader', v_fn);
-    END LOOP;
-END;
-$reports$;
+GRANT EXECUTE ON FUNCTION chargegate.status_report(), chargegate.request_story(uuid),
+    chargegate.recent_requests(integer) TO chargegate_reader;
