@@ -55,12 +55,6 @@
 
 extern char **environ;
 
-/* What the callback sender reads; rebuilt on reload. */
-struct CallbackPolicy {
-	struct AddrPolicy *policy;
-	struct SigningKey *key, *previous_key;
-};
-
 struct Daemon {
 	const char *config_path;
 	struct Config cfg;
@@ -112,40 +106,6 @@ static void apply_log_settings(const struct Config *cfg)
 	log_setup(level, format);
 }
 
-/* Builds what the sender needs from cfg; false with err on a bad secret or network. */
-static bool callback_policy_build(const struct Config *cfg, struct CallbackPolicy *out, char *err, size_t errsize)
-{
-	struct CallbackPolicy p = { addrpolicy_new(cfg->callback_allow_private_networks), NULL, NULL };
-
-	for (int i = 0; i < cfg->callback_allowed_networks_len; i++) {
-		if (!addrpolicy_allow_network(p.policy, cfg->callback_allowed_networks[i], err, errsize))
-			goto fail;
-	}
-	for (int i = 0; i < cfg->callback_denied_networks_len; i++) {
-		if (!addrpolicy_deny_network(p.policy, cfg->callback_denied_networks[i], err, errsize))
-			goto fail;
-	}
-	if (cfg->callback_signing_secret && !(p.key = signing_key_new(cfg->callback_signing_secret, err, errsize)))
-		goto fail;
-	if (cfg->callback_previous_signing_secret &&
-	    !(p.previous_key = signing_key_new(cfg->callback_previous_signing_secret, err, errsize)))
-		goto fail;
-	*out = p;
-	return true;
-fail:
-	addrpolicy_free(p.policy);
-	signing_key_free(p.key);
-	return false;
-}
-
-static void callback_policy_free(struct CallbackPolicy *p)
-{
-	addrpolicy_free(p->policy);
-	signing_key_free(p->key);
-	signing_key_free(p->previous_key);
-	memset(p, 0, sizeof(*p));
-}
-
 static void sender_settings_fill(struct Daemon *d)
 {
 	d->sender_settings = (struct SenderSettings){
@@ -182,7 +142,7 @@ static void check_startup_config(struct Daemon *d)
 	if (strcmp(d->cfg.transport_kind, "kafka") == 0 && !transport_kafka_available(err, sizeof(err)))
 		fatal("%s", err);
 	if (!callback_policy_build(&d->cfg, &d->cb, err, sizeof(err)))
-		fatal("callback settings: %s", err);
+		fatal("%s", err);
 }
 
 /* What a pooler in between changes (doc/operations.md, "Behind PgBouncer"). */

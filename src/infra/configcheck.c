@@ -1,48 +1,70 @@
 #include "infra/configcheck.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "infra/addrpolicy.h"
 #include "infra/httpserver.h"
 #include "infra/signing.h"
 
-static bool check_networks(const struct Config *cfg, char *err, size_t errsize)
+static bool add_networks(struct AddrPolicy *p, const struct Config *cfg, char *err, size_t errsize)
 {
-	struct AddrPolicy *p = addrpolicy_new(cfg->callback_allow_private_networks);
-	const char *key = "callback.allowed_networks";
 	char reason[256];
-	bool ok = true;
 
-	for (int i = 0; ok && i < cfg->callback_allowed_networks_len; i++)
-		ok = addrpolicy_allow_network(p, cfg->callback_allowed_networks[i], reason, sizeof(reason));
-	if (ok)
-		key = "callback.denied_networks";
-	for (int i = 0; ok && i < cfg->callback_denied_networks_len; i++)
-		ok = addrpolicy_deny_network(p, cfg->callback_denied_networks[i], reason, sizeof(reason));
-	addrpolicy_free(p);
-	if (!ok)
-		snprintf(err, errsize, "%s: %s", key, reason);
-	return ok;
+	for (int i = 0; i < cfg->callback_allowed_networks_len; i++) {
+		if (!addrpolicy_allow_network(p, cfg->callback_allowed_networks[i], reason, sizeof(reason))) {
+			snprintf(err, errsize, "callback.allowed_networks: %s", reason);
+			return false;
+		}
+	}
+	for (int i = 0; i < cfg->callback_denied_networks_len; i++) {
+		if (!addrpolicy_deny_network(p, cfg->callback_denied_networks[i], reason, sizeof(reason))) {
+			snprintf(err, errsize, "callback.denied_networks: %s", reason);
+			return false;
+		}
+	}
+	return true;
 }
 
-static bool check_secret(const char *key, const char *secret, char *err, size_t errsize)
+/* *out stays NULL when secret is unset; false with err when it does not parse. */
+static bool load_secret(const char *key, const char *secret, struct SigningKey **out, char *err, size_t errsize)
 {
 	char reason[256];
-	struct SigningKey *k;
 
 	if (!secret)
 		return true;
-	k = signing_key_new(secret, reason, sizeof(reason));
-	if (!k) {
+	*out = signing_key_new(secret, reason, sizeof(reason));
+	if (!*out)
 		snprintf(err, errsize, "%s: %s", key, reason);
-		return false;
+	return *out != NULL;
+}
+
+bool callback_policy_build(const struct Config *cfg, struct CallbackPolicy *out, char *err, size_t errsize)
+{
+	struct CallbackPolicy p = { addrpolicy_new(cfg->callback_allow_private_networks), NULL, NULL };
+
+	if (add_networks(p.policy, cfg, err, errsize) &&
+	    load_secret("callback.signing_secret", cfg->callback_signing_secret, &p.key, err, errsize) &&
+	    load_secret("callback.previous_signing_secret", cfg->callback_previous_signing_secret, &p.previous_key,
+			err, errsize)) {
+		*out = p;
+		return true;
 	}
-	signing_key_free(k);
-	return true;
+	callback_policy_free(&p);
+	return false;
+}
+
+void callback_policy_free(struct CallbackPolicy *p)
+{
+	addrpolicy_free(p->policy);
+	signing_key_free(p->key);
+	signing_key_free(p->previous_key);
+	memset(p, 0, sizeof(*p));
 }
 
 bool config_check_startup(const struct Config *cfg, char *err, size_t errsize)
 {
+	struct CallbackPolicy cb;
 	char reason[256];
 
 	if (!cfg->database_url || !*cfg->database_url) {
@@ -60,7 +82,9 @@ bool config_check_startup(const struct Config *cfg, char *err, size_t errsize)
 		snprintf(err, errsize, "admin.listen: %s", reason);
 		return false;
 	}
-	return check_networks(cfg, err, errsize) &&
-	       check_secret("callback.signing_secret", cfg->callback_signing_secret, err, errsize) &&
-	       check_secret("callback.previous_signing_secret", cfg->callback_previous_signing_secret, err, errsize);
+	/* the sender's policy, built as the daemon builds it, then dropped */
+	if (!callback_policy_build(cfg, &cb, err, errsize))
+		return false;
+	callback_policy_free(&cb);
+	return true;
 }

@@ -15,6 +15,19 @@
 
 #include "infra/config.h"
 
+struct AddrPolicy;
+struct SigningKey;
+
+/* What the callback sender reads (DESIGN §5): rebuilt on reload. */
+struct CallbackPolicy {
+	struct AddrPolicy *policy;
+	struct SigningKey *key, *previous_key;
+};
+
+/* Builds it from cfg; false with err naming the key and the reason. */
+bool callback_policy_build(const struct Config *cfg, struct CallbackPolicy *out, char *err, size_t errsize);
+void callback_policy_free(struct CallbackPolicy *p);
+
 /* False with err naming the key and the reason. */
 bool config_check_startup(const struct Config *cfg, char *err, size_t errsize);
 
