@@ -11,6 +11,7 @@
 
 #include "infra/log.h"
 #include "infra/alloc.h"
+#include "infra/identity.h"
 #include "infra/pgpool.h"
 #include "kafka/kafka.h"
 #include "kafka/producer.h"
@@ -232,7 +233,6 @@ static const struct TransportOps kafka_ops = {
 static void common_init(struct KafkaCommon *k, struct event_base *base, struct PgPool *pool,
 			const struct KafkaSettings *s)
 {
-	char host[64] = "localhost";
 
 	k->base = base;
 	k->pool = pool;
@@ -246,10 +246,7 @@ static void common_init(struct KafkaCommon *k, struct event_base *base, struct P
 		k->names[i] = xstrdup(s->property_names[i]);
 		k->values[i] = xstrdup(s->property_values[i]);
 	}
-	if (gethostname(host, sizeof(host)) != 0)
-		log_warning("kafka: gethostname failed; leases are owned by \"localhost\"");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(k->host_pid, sizeof(k->host_pid), "%s:%ld", host, (long)getpid());
+	daemon_identity(k->host_pid, sizeof(k->host_pid));
 }
 
 struct Transport *chargegate_kafka_transport_new(struct event_base *base, struct PgPool *pool,

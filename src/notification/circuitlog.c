@@ -3,6 +3,7 @@
 #include "notification/circuitlog.h"
 
 #include "infra/alloc.h"
+#include "infra/identity.h"
 #include "infra/log.h"
 #include "infra/pgpool.h"
 #include "notification/destinations.h"
@@ -32,7 +33,7 @@ struct Pending {
 
 struct CircuitLog {
 	struct PgPool *pool;
-	char daemon[300];		/* host:pid, as the lease owners */
+	char daemon[96];		/* host:pid (daemon_identity), as the lease owners */
 	struct Pending *head, *tail;
 	int queued;
 	bool in_flight;
@@ -132,13 +133,9 @@ void circuitlog_record(struct CircuitLog *cl, const struct CircuitChange *c)
 struct CircuitLog *circuitlog_new(struct PgPool *pool)
 {
 	struct CircuitLog *cl = xcalloc(1, sizeof(*cl));
-	char host[256];
 
 	cl->pool = pool;
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "localhost");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(cl->daemon, sizeof(cl->daemon), "%s:%ld", host, (long)getpid());
+	daemon_identity(cl->daemon, sizeof(cl->daemon));
 	return cl;
 }
 

@@ -3,6 +3,7 @@
 #include "queue/consumer.h"
 
 #include "infra/alloc.h"
+#include "infra/identity.h"
 #include "infra/clock.h"
 #include "infra/log.h"
 #include "infra/metrics.h"
@@ -30,7 +31,7 @@ struct Consumer {
 	char subscription[64];
 	char topic[64];
 	char notify[TRANSPORT_CHANNEL_SIZE];	/* the outbox's channel, or "" */
-	char owner[128];
+	char owner[160];
 	bool subscribed;
 	bool claiming;
 	bool again;
@@ -504,7 +505,7 @@ static void wake(void *arg)
 struct Consumer *consumer_new(struct event_base *base, struct Transport *t, const struct ConsumerSpec *spec)
 {
 	struct Consumer *c = xcalloc(1, sizeof(*c));
-	char host[64] = "localhost", labels[128], channel[TRANSPORT_CHANNEL_SIZE];
+	char who[96], labels[128], channel[TRANSPORT_CHANNEL_SIZE];
 
 	c->base = base;
 	c->t = t;
@@ -516,11 +517,8 @@ struct Consumer *consumer_new(struct event_base *base, struct Transport *t, cons
 	c->spec.subscription = c->subscription;
 	c->spec.topic = c->topic;
 	c->spec.notify_outbox = NULL;	/* spec's strings are the caller's; use the copies */
-	if (gethostname(host, sizeof(host)) != 0)
-		log_warning_f(LOG_F(.subscription = c->subscription),
-			      "consumer: gethostname failed; leases are owned by \"localhost\"");
-	host[sizeof(host) - 1] = '\0';
-	snprintf(c->owner, sizeof(c->owner), "%s:%ld:%s", host, (long)getpid(), c->subscription);
+	daemon_identity(who, sizeof(who));
+	snprintf(c->owner, sizeof(c->owner), "%s:%s", who, c->subscription);
 	event_assign(&c->run_ev, base, -1, 0, run_cb, c);
 	event_assign(&c->timer, base, -1, EV_PERSIST, run_cb, c);
 	evtimer_assign(&c->due, base, run_cb, c);
