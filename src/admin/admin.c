@@ -237,15 +237,11 @@ void admin_serve(struct HttpExchange *x, void *arg)
 struct Admin *admin_new_shared(struct PgPool *pool, const char *listen)
 {
 	struct Admin *a = xcalloc(1, sizeof(*a));
-	const char *colon = strrchr(listen, ':');
-	size_t len = colon ? (size_t)(colon - listen) : strlen(listen);
+	char err[256];
 
-	if (listen[0] == '[' && len >= 2) {
-		listen++;
-		len -= 2;
-	}
-	if (len < sizeof(a->listen_host))
-		memcpy(a->listen_host, listen, len);
+	/* validated at start (config_check_startup): on a failure no name is trusted beyond IP literals */
+	if (!httpserver_listen_host(listen, a->listen_host, sizeof(a->listen_host), err, sizeof(err)))
+		a->listen_host[0] = '\0';
 	a->pool = pool;
 	return a;
 }

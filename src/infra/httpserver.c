@@ -593,11 +593,18 @@ static bool parse_listen(const char *listen, char *host, size_t hostsize, char *
 	return true;
 }
 
+bool httpserver_listen_host(const char *listen, char *host, size_t hostsize, char *err, size_t errsize)
+{
+	char port[8];
+
+	return parse_listen(listen, host, hostsize, port, sizeof(port), err, errsize);
+}
+
 bool httpserver_listen_valid(const char *listen, char *err, size_t errsize)
 {
-	char host[256], port[8];
+	char host[256];
 
-	return parse_listen(listen, host, sizeof(host), port, sizeof(port), err, errsize);
+	return httpserver_listen_host(listen, host, sizeof(host), err, errsize);
 }
 
 static struct evconnlistener *listen_on(struct HttpServer *srv, const char *listen, char *err, size_t errsize)

@@ -55,6 +55,8 @@ void httpserver_stop_accepting(struct HttpServer *srv);
 
 /* Is listen host:port or [ipv6]:port?  False with the reason in err (a malformed setting, not a busy port). */
 bool httpserver_listen_valid(const char *listen, char *err, size_t errsize);
+/* Its host part, without the brackets of an IPv6 literal; false as above. */
+bool httpserver_listen_host(const char *listen, char *host, size_t hostsize, char *err, size_t errsize);
 /* True when listen (as for httpserver_new) is a loopback address: only this host can connect. */
 bool httpserver_listen_is_loopback(const char *listen);
 /*
