@@ -74,9 +74,9 @@ static enum FailClass fail_class(const struct HttpClientResponse *r)
 	return FC_HTTP_OTHER;
 }
 
-void deliverystats_attempt(struct DeliveryStats *ds, const struct HttpClientResponse *r)
+void deliverystats_attempt(struct DeliveryStats *ds, const struct HttpClientResponse *r, bool delivered)
 {
-	if (r->error == HTTPC_OK && r->status >= 200 && r->status <= 299) {
+	if (delivered) {
 		(*ds->delivered)++;
 	} else {
 		(*ds->failed)++;

@@ -6,6 +6,8 @@
 #ifndef CHARGEGATE_DELIVERYSTATS_H
 #define CHARGEGATE_DELIVERYSTATS_H
 
+#include <stdbool.h>
+
 struct HttpClientResponse;
 struct DeliveryStats;
 
@@ -14,6 +16,6 @@ struct DeliveryStats *deliverystats_new(void);
 void deliverystats_free(struct DeliveryStats *ds);
 
 /* One callback attempt ended (not for a cancelled one: no attempt was made). */
-void deliverystats_attempt(struct DeliveryStats *ds, const struct HttpClientResponse *r);
+void deliverystats_attempt(struct DeliveryStats *ds, const struct HttpClientResponse *r, bool delivered);
 
 #endif

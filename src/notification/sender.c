@@ -90,6 +90,7 @@ static void record_outcome(struct SendCall *call, const struct HttpClientRespons
 	char cls[HTTPCLIENT_CLASS_SIZE];
 
 	httpclient_error_class_name(r, cls, sizeof(cls));
+	deliverystats_attempt(call->sb->s->stats, r, success);
 	outcome_record(item, r, &a);
 	json_set(item, "success", json_object_new_boolean(success));
 	if (r->error != HTTPC_OK && r->error_text && r->error_text[0])
@@ -147,7 +148,6 @@ static void answered(const struct HttpClientResponse *r, void *arg)
 		sb->cancelled = true;
 	} else {
 		record_outcome(call, r);
-		deliverystats_attempt(sb->s->stats, r);
 		json_append(sb->items, json_object_get(call->item));
 	}
 	destinations_done(sb->s->dests, call->key, dest_outcome(r), r->latency_ms,
